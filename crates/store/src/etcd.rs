@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use etcd_client::{
     Certificate, Client, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, Identity,
-    PutOptions, TlsOptions, Txn, TxnOp, TxnOpResponse,
+    KvClient, PutOptions, TlsOptions, Txn, TxnOp, TxnOpResponse, WatchClient,
 };
 use tokio::sync::mpsc;
 use tonic::Code;
@@ -61,9 +61,15 @@ struct Lease {
     granted: Instant,
 }
 
+/// Largest gRPC message accepted from etcd (upstream's API server allows 2 GiB too): a range
+/// of 10,000 objects of 1 KiB is already 10 MB.
+const MAX_MESSAGE: usize = i32::MAX as usize;
+
 /// The etcd backend.
 pub struct EtcdStore {
     client: Client,
+    kv: KvClient,
+    watch: WatchClient,
     timeout: Duration,
     leases: Mutex<HashMap<u64, Lease>>,
 }
@@ -148,6 +154,11 @@ impl EtcdStore {
             .await
             .map_err(map_err)?;
         Ok(EtcdStore {
+            kv: client
+                .kv_client()
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE),
+            watch: client.watch_client().max_decoding_message_size(MAX_MESSAGE),
             client,
             timeout: config.request_timeout,
             leases: Mutex::new(HashMap::new()),
@@ -238,7 +249,7 @@ impl EtcdStore {
 #[async_trait]
 impl Store for EtcdStore {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
-        let mut client = self.client.clone();
+        let mut client = self.kv.clone();
         let resp = self.call(client.get(key, None)).await?;
         Ok(resp.kvs().first().map(to_kv))
     }
@@ -254,7 +265,7 @@ impl Store for EtcdStore {
         if req.count_only {
             opts = opts.with_count_only();
         }
-        let mut client = self.client.clone();
+        let mut client = self.kv.clone();
         let resp = match self
             .call(client.get(req.range.start.clone(), Some(opts)))
             .await
@@ -275,7 +286,7 @@ impl Store for EtcdStore {
         let txn = Txn::new()
             .when([Compare::create_revision(key, CompareOp::Equal, 0)])
             .and_then([TxnOp::put(key, value.to_vec(), Some(put))]);
-        let mut client = self.client.clone();
+        let mut client = self.kv.clone();
         let resp = self.call(client.txn(txn)).await?;
         if !resp.succeeded() {
             return Err(Error::AlreadyExists {
@@ -308,7 +319,7 @@ impl Store for EtcdStore {
             )])
             .and_then([TxnOp::put(key, value.to_vec(), Some(put))])
             .or_else([TxnOp::get(key, None)]);
-        let mut client = self.client.clone();
+        let mut client = self.kv.clone();
         let resp = self.call(client.txn(txn)).await?;
         if !resp.succeeded() {
             return Err(match Self::current_from(&resp) {
@@ -357,7 +368,7 @@ impl Store for EtcdStore {
                 Some(DeleteOptions::new().with_prev_key()),
             )])
             .or_else([TxnOp::get(key, None)]);
-        let mut client = self.client.clone();
+        let mut client = self.kv.clone();
         let resp = self.call(client.txn(txn)).await?;
         if !resp.succeeded() {
             return Err(match (Self::current_from(&resp), expected_mod_revision) {
@@ -400,7 +411,7 @@ impl Store for EtcdStore {
             start_revision
         };
         let (tx, rx) = mpsc::channel(128);
-        let client = self.client.clone();
+        let client = self.watch.clone();
         let task = tokio::spawn(async move {
             let mut watch = EtcdWatch {
                 client,
@@ -417,7 +428,7 @@ impl Store for EtcdStore {
     }
 
     async fn current_revision(&self) -> Result<Revision> {
-        let mut client = self.client.clone();
+        let mut client = self.kv.clone();
         let resp = self
             .call(client.get(COMPACT_KEY, Some(GetOptions::new().with_count_only())))
             .await?;
@@ -425,7 +436,7 @@ impl Store for EtcdStore {
     }
 
     async fn compact(&self, revision: Revision) -> Result<()> {
-        let mut client = self.client.clone();
+        let mut client = self.kv.clone();
         let marker = self.call(client.get(COMPACT_KEY, None)).await?;
         let (done, version) = marker
             .kvs()
@@ -465,7 +476,7 @@ impl Store for EtcdStore {
     }
 
     async fn compacted_revision(&self) -> Result<Revision> {
-        let mut client = self.client.clone();
+        let mut client = self.kv.clone();
         let resp = self.call(client.get(COMPACT_KEY, None)).await?;
         Ok(resp
             .kvs()
@@ -481,7 +492,7 @@ impl Store for EtcdStore {
 
 /// One watch, re-opened from the next undelivered revision whenever the stream breaks.
 struct EtcdWatch {
-    client: Client,
+    client: WatchClient,
     range: KeyRange,
     opts: WatchOptions,
     /// The first revision not yet delivered.

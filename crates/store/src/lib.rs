@@ -99,6 +99,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// A short name of the backend, for logs and benchmarks ("sqlite", "etcd", "memory").
     fn backend(&self) -> &'static str;
+
+    /// Finishes queued writes and releases the backend's resources (files, locks). Later
+    /// calls fail with [`Error::Closed`] where the backend cannot serve them any more.
+    async fn close(&self) {}
 }
 
 /// Wall-clock milliseconds since the Unix epoch (TTL expiry times are stored this way so they

@@ -48,6 +48,7 @@ conformance!(
     revisions_grow_by_one_per_write,
     range_order_limit_count,
     range_at_past_revision,
+    past_revisions_match_a_model_under_churn,
     paging_at_one_revision_while_writing,
     guaranteed_update_counts_exactly,
     guaranteed_update_creates_and_deletes,
@@ -238,6 +239,89 @@ async fn range_at_past_revision(fx: Fixture) {
     {
         Err(Error::FutureRevision { requested, .. }) => assert_eq!(requested, future),
         other => panic!("read at a future revision: {other:?}"),
+    }
+}
+
+/// Random creates, updates, deletes and re-creates; the state after every few writes is
+/// recorded, and a read at each of those revisions (whole and paged) must match it, before
+/// and after compacting part of the history.
+/// What a range shows: key → (value, mod revision).
+type Snapshot = BTreeMap<String, (Bytes, i64)>;
+
+async fn past_revisions_match_a_model_under_churn(fx: Fixture) {
+    use rand::{Rng, SeedableRng};
+    let s = &fx.store;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut model = Snapshot::new();
+    let mut snapshots: Vec<(i64, Snapshot)> = Vec::new();
+    for step in 0..600 {
+        let key = format!("/m/{:02}", rng.random_range(0..40));
+        let value = b(&format!("v{step}"));
+        match model.get(&key).cloned() {
+            None => {
+                let kv = s.create(&key, value.clone(), NO).await.unwrap();
+                model.insert(key, (value, kv.mod_revision));
+            }
+            Some((_, rev)) if rng.random_bool(0.3) => {
+                s.delete(&key, Some(rev)).await.unwrap();
+                model.remove(&key);
+            }
+            Some((_, rev)) => {
+                let kv = s.update(&key, value.clone(), rev, NO).await.unwrap();
+                model.insert(key, (value, kv.mod_revision));
+            }
+        }
+        if step % 7 == 0 {
+            snapshots.push((s.current_revision().await.unwrap(), model.clone()));
+        }
+    }
+    let check = |at: i64, want: Snapshot| async move {
+        let whole = s
+            .range(RangeRequest::prefix("/m/").at_revision(at))
+            .await
+            .unwrap();
+        let got: Snapshot = whole
+            .kvs
+            .iter()
+            .map(|kv| (kv.key.clone(), (kv.value.clone(), kv.mod_revision)))
+            .collect();
+        assert_eq!(got, want, "range at {at}");
+        assert_eq!(whole.count as usize, want.len());
+        // The same in pages of 7.
+        let mut paged = BTreeMap::new();
+        let mut req = RangeRequest::prefix("/m/").limit(7).at_revision(at);
+        loop {
+            let page = s.range(req.clone()).await.unwrap();
+            for kv in &page.kvs {
+                paged.insert(kv.key.clone(), (kv.value.clone(), kv.mod_revision));
+            }
+            if !page.more {
+                break;
+            }
+            let mut start = page.kvs.last().unwrap().key.clone().into_bytes();
+            start.push(0);
+            req = RangeRequest::new(KeyRange::prefix("/m/").starting_at(start))
+                .limit(7)
+                .at_revision(at);
+        }
+        assert_eq!(paged, want, "paged range at {at}");
+    };
+    for (at, want) in snapshots.clone() {
+        check(at, want).await;
+    }
+    let (cut, _) = snapshots[snapshots.len() / 2].clone();
+    s.compact(cut).await.unwrap();
+    // Give a backend that compacts in the background time to do so.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (at, want) in snapshots {
+        if at >= cut {
+            check(at, want).await;
+        } else {
+            assert!(matches!(
+                s.range(RangeRequest::prefix("/m/").at_revision(at)).await,
+                Err(Error::Compacted { .. })
+            ));
+        }
     }
 }
 

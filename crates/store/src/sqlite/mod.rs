@@ -84,6 +84,12 @@ impl Inner {
         self: &Arc<Self>,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<R> + Send + 'static,
     ) -> Result<R> {
+        let _permit = self
+            .pool
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Error::Closed)?;
         let inner = self.clone();
         tokio::task::spawn_blocking(move || inner.pool.read(f))
             .await
@@ -159,6 +165,12 @@ impl SqliteStore {
     /// Stops accepting writes, lets the writer finish what is queued and checkpoints the WAL.
     /// Watches end with [`Error::Closed`].
     pub async fn close(&self) {
+        Store::close(self).await
+    }
+}
+
+impl SqliteStore {
+    async fn shutdown(&self) {
         self.inner
             .tx
             .lock()
@@ -298,5 +310,9 @@ impl Store for SqliteStore {
 
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    async fn close(&self) {
+        self.shutdown().await
     }
 }

@@ -14,24 +14,37 @@ use crate::{
     Error, Event, EventKind, KeyRange, KeyValue, RangeRequest, RangeResponse, Result, Revision,
 };
 
-/// Read connections kept open between reads.
-const POOL_SIZE: usize = 8;
-
-/// Read connections to one datastore file.
+/// Read connections to one datastore file. At most [`Pool::size`] reads run at once (callers
+/// hold a permit of [`Pool::permits`] while reading); their connections are kept open.
 pub(crate) struct Pool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    size: usize,
+    pub permits: tokio::sync::Semaphore,
 }
 
 impl Pool {
+    /// Concurrent reads: four per core, at least eight. (Reads spend much of their time
+    /// being handed to and from a blocking thread, so more readers than cores pay off.)
+    pub fn size() -> usize {
+        std::thread::available_parallelism()
+            .map(|n| n.get() * 4)
+            .unwrap_or(8)
+            .max(8)
+    }
+
     pub fn new(path: PathBuf) -> Self {
+        let size = Self::size();
         Pool {
             path,
             idle: Mutex::new(Vec::new()),
+            size,
+            permits: tokio::sync::Semaphore::new(size),
         }
     }
 
-    /// Runs `f` in a read transaction (one consistent snapshot) on a pooled connection.
+    /// Runs `f` in a read transaction (one consistent snapshot) on a pooled connection. The
+    /// caller should hold a permit.
     pub fn read<R>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<R>) -> Result<R> {
         let conn = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut conn = match conn {
@@ -45,7 +58,7 @@ impl Pool {
             Ok(out)
         })();
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < POOL_SIZE {
+        if idle.len() < self.size {
             idle.push(conn);
         }
         result
@@ -89,9 +102,24 @@ impl Query {
         self
     }
 
+    /// A bound parameter. It is wrapped in a CAST to its own type so that SQLite does not
+    /// recompile the statement whenever it is reused (see `writer::LIVE_SQL`).
     fn param(mut self, value: impl Into<Value>) -> Self {
-        self.params.push(value.into());
-        self.sql.push_str(&format!("?{}", self.params.len()));
+        let value = value.into();
+        let ty = match value {
+            Value::Integer(_) => "INTEGER",
+            Value::Blob(_) => "BLOB",
+            Value::Text(_) => "TEXT",
+            Value::Real(_) => "REAL",
+            Value::Null => "",
+        };
+        self.params.push(value);
+        if ty.is_empty() {
+            self.sql.push_str(&format!("?{}", self.params.len()));
+        } else {
+            self.sql
+                .push_str(&format!("CAST(?{} AS {ty})", self.params.len()));
+        }
         self
     }
 
@@ -106,21 +134,22 @@ impl Query {
     }
 }
 
+/// One key at the current revision (parameters in joins are CAST: see `writer::LIVE_SQL`).
+const GET_SQL: &str = "SELECT l.rev, k.create_rev, k.version, k.value FROM live l
+     JOIN kv k ON k.rev = l.rev WHERE l.key = CAST(?1 AS BLOB)";
+
 pub(crate) fn get(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<Option<KeyValue>> {
-    tx.prepare_cached(
-        "SELECT l.rev, k.create_rev, k.version, k.value FROM live l
-         JOIN kv k ON k.rev = l.rev WHERE l.key = ?1",
-    )?
-    .query_row([key.as_bytes()], |r| {
-        Ok(KeyValue {
-            key: key.to_string(),
-            mod_revision: r.get(0)?,
-            create_revision: r.get(1)?,
-            version: r.get(2)?,
-            value: Bytes::from(r.get::<_, Vec<u8>>(3)?),
+    tx.prepare_cached(GET_SQL)?
+        .query_row([key.as_bytes()], |r| {
+            Ok(KeyValue {
+                key: key.to_string(),
+                mod_revision: r.get(0)?,
+                create_revision: r.get(1)?,
+                version: r.get(2)?,
+                value: Bytes::from(r.get::<_, Vec<u8>>(3)?),
+            })
         })
-    })
-    .optional()
+        .optional()
 }
 
 pub(crate) fn range(tx: &Transaction<'_>, req: &RangeRequest) -> Result<RangeResponse> {
@@ -143,8 +172,11 @@ pub(crate) fn range(tx: &Transaction<'_>, req: &RangeRequest) -> Result<RangeRes
             compacted,
         });
     }
-    // The rows visible at `at`: from `live` for the current revision, otherwise the newest row
-    // of each key at or below `at` (SQLite returns the other columns of the MAX row).
+    // The rows visible at `at`. At the current revision: `live`. At a past one: the keys in
+    // `live` not changed since `at`, plus, for each key changed since, the row its first
+    // change after `at` replaced (`prev`; 0 when the key did not exist at `at`). That row is
+    // never compacted away: its successor lies above `at`, which is at or above the
+    // compacted revision.
     let source = if at == current {
         Query::default()
             .text(
@@ -156,14 +188,22 @@ pub(crate) fn range(tx: &Transaction<'_>, req: &RangeRequest) -> Result<RangeRes
     } else {
         Query::default()
             .text(
-                "SELECT key, rev, create_rev, version, value FROM (
-                   SELECT key, MAX(rev) AS rev, create_rev, version, deleted, value FROM kv
-                   WHERE ",
+                "SELECT v.key AS key, v.rev AS rev, k.create_rev AS create_rev,
+                        k.version AS version, k.value AS value
+                 FROM (SELECT key, rev FROM live WHERE ",
             )
             .in_range("key", &req.range)
             .text(" AND rev <= ")
             .param(at)
-            .text(" GROUP BY key) WHERE deleted = 0")
+            .text(
+                " UNION ALL
+                   SELECT key, prev AS rev FROM (
+                     SELECT key, MIN(rev) AS first, prev FROM kv NOT INDEXED WHERE rev > ",
+            )
+            .param(at)
+            .text(" AND ")
+            .in_range("key", &req.range)
+            .text(" GROUP BY key) WHERE prev > 0) v JOIN kv k ON k.rev = v.rev")
     };
     let count: i64 = tx
         .prepare_cached(&format!("SELECT COUNT(*) FROM ({})", source.sql))
@@ -279,4 +319,28 @@ pub(crate) fn events(
         })
         .map_err(sql_err)?;
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_reuse_compiled_statements() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        drop(super::super::schema::open_writer(&path).unwrap());
+        let mut conn = open_reader(&path).unwrap();
+        let req = RangeRequest::prefix("/a/").limit(10);
+        for i in 0..20 {
+            let tx = conn.transaction().unwrap();
+            get(&tx, &format!("/a/{i}")).unwrap();
+            range(&tx, &req).unwrap();
+            events(&tx, &KeyRange::prefix("/a/"), 1, 10, 100).unwrap();
+            tx.finish().unwrap();
+        }
+        let st = conn.prepare_cached(GET_SQL).unwrap();
+        assert_eq!(st.get_status(rusqlite::StatementStatus::Run), 20);
+        assert_eq!(st.get_status(rusqlite::StatementStatus::RePrepare), 0);
+    }
 }

@@ -1,0 +1,83 @@
+//! `rkube bench …`: runs a benchmark and prints the machine, the command and a Markdown table
+//! of figures for BENCHMARKS.md.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use rkube_bench::store::{self, Backend};
+
+use crate::duration;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum BenchCommand {
+    /// The storage backends side by side.
+    Store(StoreArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StoreArgs {
+    /// Backends to measure, comma-separated: sqlite, etcd, memory.
+    #[arg(long, value_delimiter = ',', default_value = "sqlite,etcd")]
+    backends: Vec<Backend>,
+    /// How long each throughput phase runs.
+    #[arg(long, default_value = "5s", value_parser = duration::parse)]
+    phase: Duration,
+    /// Keys for the get, range and update phases.
+    #[arg(long, default_value_t = 10_000)]
+    keys: usize,
+    /// Watchers in the fan-out phase.
+    #[arg(long, default_value_t = 100)]
+    watchers: usize,
+    /// Writes every watcher receives in the fan-out phase.
+    #[arg(long, default_value_t = 1000)]
+    watch_writes: usize,
+    /// Updates in the disk-size phase (0 skips it).
+    #[arg(long, default_value_t = 1_000_000)]
+    updates: u64,
+    /// History the compactor keeps during the disk-size phase.
+    #[arg(long, default_value = "10s", value_parser = duration::parse)]
+    retention: Duration,
+    /// Phases to run, comma-separated: create, get, range, watch, disk (default: all).
+    #[arg(long, value_delimiter = ',')]
+    phases: Vec<store::Phase>,
+    /// Keep the datastores on disk afterwards (for inspection).
+    #[arg(long)]
+    keep: bool,
+    /// Directory for the datastores (default: the temporary directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+pub fn run(cmd: BenchCommand) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cmd {
+        BenchCommand::Store(args) => {
+            let opts = store::Options {
+                backends: args.backends,
+                phase: args.phase,
+                keys: args.keys,
+                watchers: args.watchers,
+                watch_writes: args.watch_writes,
+                updates: args.updates,
+                retention: args.retention,
+                dir: args.dir.unwrap_or_else(std::env::temp_dir),
+                phases: args.phases,
+                keep: args.keep,
+                ..Default::default()
+            };
+            let reports = runtime.block_on(store::run(&opts))?;
+            println!("machine: {}", rkube_bench::machine());
+            println!(
+                "command: {}",
+                std::env::args().collect::<Vec<_>>().join(" ")
+            );
+            println!();
+            print!("{}", store::table(&reports));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! The `rkube` command: one binary for every rkube role. Each subcommand lives in its own
+//! module; this file only parses the command line and dispatches.
+
+mod bench;
+mod duration;
+mod server;
+mod snapshot;
+
+use clap::{Parser, Subcommand};
+
+/// Kubernetes in one small binary.
+#[derive(Parser)]
+#[command(name = "rkube", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the control plane (and, later, a node agent) on this machine.
+    Server(server::ServerArgs),
+    /// Save, restore or inspect snapshots of the embedded datastore.
+    #[command(subcommand)]
+    Snapshot(snapshot::SnapshotCommand),
+    /// Run benchmarks and print their figures.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// Print the version.
+    Version,
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Server(args) => server::run(args),
+        Command::Snapshot(cmd) => snapshot::run(cmd),
+        Command::Bench(cmd) => bench::run(cmd),
+        Command::Version => {
+            println!("rkube version {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rkube: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

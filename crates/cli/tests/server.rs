@@ -1,0 +1,205 @@
+//! The `rkube` binary end to end: `rkube server` on a fresh and on a damaged data directory,
+//! and `rkube snapshot save|restore` around a running server.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rkube_store::sqlite::SqliteStore;
+use rkube_store::{RangeRequest, Store, WriteOptions};
+
+const RKUBE: &str = env!("CARGO_BIN_EXE_rkube");
+
+/// A running `rkube server`, killed if the test fails before stopping it.
+struct Server {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> Server {
+        let mut child = Command::new(RKUBE)
+            .args(["server", "--data-dir"])
+            .arg(data_dir)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Server { child, lines }
+    }
+
+    /// Waits for a log line containing `text`; returns every line read so far.
+    fn wait_for(&self, text: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(20)) {
+                Ok(line) => {
+                    let found = line.contains(text);
+                    seen.push(line);
+                    if found {
+                        return seen;
+                    }
+                }
+                Err(_) => panic!("no log line with {text:?}; got:\n{}", seen.join("\n")),
+            }
+        }
+    }
+
+    /// SIGTERM, and the exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rkube(args: &[&str]) -> std::process::Output {
+    Command::new(RKUBE).args(args).output().unwrap()
+}
+
+#[test]
+fn server_starts_says_what_it_runs_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let lines = server.wait_for("Not running yet");
+    let all = lines.join("\n");
+    assert!(all.contains("datastore ready"), "{all}");
+    assert!(all.contains("API server"), "{all}");
+    assert!(dir.path().join("db/state.db").is_file());
+    let status = server.stop();
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn server_refuses_a_corrupt_datastore_and_leaves_it_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db/state.db");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    let garbage = b"this is not a database ".repeat(200);
+    std::fs::write(&db, &garbage).unwrap();
+    let out = Command::new(RKUBE)
+        .args(["server", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(db.to_str().unwrap()), "{stderr}");
+    assert!(stderr.contains("not an SQLite database"), "{stderr}");
+    assert_eq!(std::fs::read(&db).unwrap(), garbage);
+}
+
+#[test]
+fn snapshot_save_while_running_then_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let db = data.join("db/state.db");
+    let snap = dir.path().join("snap.db");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let s = SqliteStore::open(&db).unwrap();
+        for i in 0..100 {
+            s.create(
+                &format!("/registry/x/{i:03}"),
+                Bytes::from("before"),
+                WriteOptions::default(),
+            )
+            .await
+            .unwrap();
+        }
+        s.close().await;
+    });
+
+    let server = Server::start(&data);
+    server.wait_for("datastore ready");
+    let data_arg = data.to_str().unwrap();
+    let out = rkube(&[
+        "snapshot",
+        "save",
+        snap.to_str().unwrap(),
+        "--data-dir",
+        data_arg,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("100 keys"), "{stdout}");
+
+    let out = rkube(&[
+        "snapshot",
+        "restore",
+        snap.to_str().unwrap(),
+        "--data-dir",
+        data_arg,
+    ]);
+    assert!(
+        !out.status.success(),
+        "restore under a running server must fail"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("in use"), "{stderr}");
+    assert!(server.stop().success());
+
+    // Change the datastore after the snapshot, then go back to the snapshot.
+    rt.block_on(async {
+        let s = SqliteStore::open(&db).unwrap();
+        for i in 0..100 {
+            s.delete(&format!("/registry/x/{i:03}"), None)
+                .await
+                .unwrap();
+        }
+        s.close().await;
+    });
+    let out = rkube(&[
+        "snapshot",
+        "restore",
+        snap.to_str().unwrap(),
+        "--data-dir",
+        data_arg,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("kept as"), "{stdout}");
+
+    let out = rkube(&["snapshot", "inspect", db.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("100 keys"));
+    rt.block_on(async {
+        let s = SqliteStore::open(&db).unwrap();
+        let all = s.range(RangeRequest::prefix("/registry/x/")).await.unwrap();
+        assert_eq!(all.count, 100);
+        assert!(all.kvs.iter().all(|kv| kv.value == "before"));
+        s.close().await;
+    });
+    // And a server starts on the restored datastore.
+    let server = Server::start(&data);
+    server.wait_for("datastore ready");
+    assert!(server.stop().success());
+}
