@@ -9,7 +9,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -65,11 +66,86 @@ struct Lease {
 /// of 10,000 objects of 1 KiB is already 10 MB.
 const MAX_MESSAGE: usize = i32::MAX as usize;
 
-/// The etcd backend.
-pub struct EtcdStore {
+/// One member endpoint and its connection.
+struct Member {
+    endpoint: String,
     client: Client,
     kv: KvClient,
     watch: WatchClient,
+}
+
+/// The members of the cluster, and the one requests currently go to.
+///
+/// Requests go to one member at a time. When a request fails in a way that shows it never
+/// reached the member (refused or failed connection, no leader), it is tried on the next
+/// member and that one becomes current — as upstream's etcd client fails over. A request that
+/// times out is not retried: it may have been applied.
+struct Members {
+    list: Vec<Member>,
+    current: AtomicUsize,
+}
+
+impl Members {
+    fn current(&self) -> usize {
+        self.current.load(Ordering::Relaxed) % self.list.len()
+    }
+
+    /// Moves on from member `from` (if it is still the current one).
+    fn advance(&self, from: usize) {
+        let _ = self.current.compare_exchange(
+            from,
+            (from + 1) % self.list.len(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+
+    async fn call<T, F, Fut>(&self, timeout: Duration, op: F) -> Result<T>
+    where
+        F: Fn(&Member) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
+    {
+        let mut last = None;
+        for _ in 0..self.list.len() {
+            let i = self.current();
+            let member = &self.list[i];
+            match tokio::time::timeout(timeout, op(member)).await {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) if not_sent(&e) => {
+                    tracing::debug!(endpoint = %member.endpoint, error = %e, "etcd member unreachable; trying the next");
+                    last = Some(map_err(e));
+                    self.advance(i);
+                }
+                Ok(Err(e)) => return Err(map_err(e)),
+                Err(_) => {
+                    self.advance(i);
+                    return Err(Error::Unavailable(format!(
+                        "etcd ({}) did not answer within {timeout:?}",
+                        member.endpoint
+                    )));
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::Unavailable("no etcd endpoints".into())))
+    }
+}
+
+/// Whether a failed request certainly never reached etcd (so it is safe to send elsewhere).
+fn not_sent(e: &etcd_client::Error) -> bool {
+    match e {
+        etcd_client::Error::TransportError(_) => true,
+        etcd_client::Error::GRpcStatus(status) => {
+            let msg = status.message();
+            status.code() == Code::Unavailable
+                && (msg.contains("connect") || msg.contains("refused") || msg.contains("no leader"))
+        }
+        _ => false,
+    }
+}
+
+/// The etcd backend.
+pub struct EtcdStore {
+    members: Arc<Members>,
     timeout: Duration,
     leases: Mutex<HashMap<u64, Lease>>,
 }
@@ -150,32 +226,41 @@ impl EtcdStore {
             }
             options = options.with_tls(tls);
         }
-        let client = Client::connect(&config.endpoints, Some(options))
-            .await
-            .map_err(map_err)?;
+        if config.endpoints.is_empty() {
+            return Err(Error::InvalidArgument("no etcd endpoints given".into()));
+        }
+        let mut list = Vec::new();
+        for endpoint in &config.endpoints {
+            let client = Client::connect([endpoint], Some(options.clone()))
+                .await
+                .map_err(map_err)?;
+            list.push(Member {
+                endpoint: endpoint.clone(),
+                kv: client
+                    .kv_client()
+                    .max_decoding_message_size(MAX_MESSAGE)
+                    .max_encoding_message_size(MAX_MESSAGE),
+                watch: client.watch_client().max_decoding_message_size(MAX_MESSAGE),
+                client,
+            });
+        }
         Ok(EtcdStore {
-            kv: client
-                .kv_client()
-                .max_decoding_message_size(MAX_MESSAGE)
-                .max_encoding_message_size(MAX_MESSAGE),
-            watch: client.watch_client().max_decoding_message_size(MAX_MESSAGE),
-            client,
+            members: Arc::new(Members {
+                list,
+                current: AtomicUsize::new(0),
+            }),
             timeout: config.request_timeout,
             leases: Mutex::new(HashMap::new()),
         })
     }
 
-    async fn call<T, F>(&self, f: F) -> Result<T>
+    /// Runs a key-value request on the current member, failing over as [`Members`] does.
+    async fn kv<T, F, Fut>(&self, op: F) -> Result<T>
     where
-        F: std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
+        F: Fn(KvClient) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
     {
-        match tokio::time::timeout(self.timeout, f).await {
-            Ok(r) => r.map_err(map_err),
-            Err(_) => Err(Error::Unavailable(format!(
-                "etcd did not answer within {:?}",
-                self.timeout
-            ))),
-        }
+        self.members.call(self.timeout, |m| op(m.kv.clone())).await
     }
 
     /// A lease for a key that must live `ttl`, reusing a recent one where possible.
@@ -192,9 +277,13 @@ impl EtcdStore {
                 return Ok(lease.id);
             }
         }
-        let mut client = self.client.clone();
+        let ttl_secs = (secs + window) as i64;
         let resp = self
-            .call(client.lease_grant((secs + window) as i64, None))
+            .members
+            .call(self.timeout, |m| {
+                let mut client = m.client.clone();
+                async move { client.lease_grant(ttl_secs, None).await }
+            })
             .await?;
         if window > 0 {
             self.leases
@@ -249,8 +338,9 @@ impl EtcdStore {
 #[async_trait]
 impl Store for EtcdStore {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
-        let mut client = self.kv.clone();
-        let resp = self.call(client.get(key, None)).await?;
+        let resp = self
+            .kv(|mut kv| async move { kv.get(key, None).await })
+            .await?;
         Ok(resp.kvs().first().map(to_kv))
     }
 
@@ -265,9 +355,12 @@ impl Store for EtcdStore {
         if req.count_only {
             opts = opts.with_count_only();
         }
-        let mut client = self.kv.clone();
+        let start = &req.range.start;
         let resp = match self
-            .call(client.get(req.range.start.clone(), Some(opts)))
+            .kv(|mut kv| {
+                let (start, opts) = (start.clone(), opts.clone());
+                async move { kv.get(start, Some(opts)).await }
+            })
             .await
         {
             Ok(resp) => resp,
@@ -286,8 +379,12 @@ impl Store for EtcdStore {
         let txn = Txn::new()
             .when([Compare::create_revision(key, CompareOp::Equal, 0)])
             .and_then([TxnOp::put(key, value.to_vec(), Some(put))]);
-        let mut client = self.kv.clone();
-        let resp = self.call(client.txn(txn)).await?;
+        let resp = self
+            .kv(|mut kv| {
+                let txn = txn.clone();
+                async move { kv.txn(txn).await }
+            })
+            .await?;
         if !resp.succeeded() {
             return Err(Error::AlreadyExists {
                 key: key.to_string(),
@@ -319,8 +416,12 @@ impl Store for EtcdStore {
             )])
             .and_then([TxnOp::put(key, value.to_vec(), Some(put))])
             .or_else([TxnOp::get(key, None)]);
-        let mut client = self.kv.clone();
-        let resp = self.call(client.txn(txn)).await?;
+        let resp = self
+            .kv(|mut kv| {
+                let txn = txn.clone();
+                async move { kv.txn(txn).await }
+            })
+            .await?;
         if !resp.succeeded() {
             return Err(match Self::current_from(&resp) {
                 None => Error::NotFound {
@@ -368,8 +469,12 @@ impl Store for EtcdStore {
                 Some(DeleteOptions::new().with_prev_key()),
             )])
             .or_else([TxnOp::get(key, None)]);
-        let mut client = self.kv.clone();
-        let resp = self.call(client.txn(txn)).await?;
+        let resp = self
+            .kv(|mut kv| {
+                let txn = txn.clone();
+                async move { kv.txn(txn).await }
+            })
+            .await?;
         if !resp.succeeded() {
             return Err(match (Self::current_from(&resp), expected_mod_revision) {
                 (Some(current), Some(expected)) => Error::Conflict {
@@ -411,10 +516,10 @@ impl Store for EtcdStore {
             start_revision
         };
         let (tx, rx) = mpsc::channel(128);
-        let client = self.watch.clone();
+        let members = self.members.clone();
         let task = tokio::spawn(async move {
             let mut watch = EtcdWatch {
-                client,
+                members,
                 range,
                 opts,
                 next: start,
@@ -428,16 +533,19 @@ impl Store for EtcdStore {
     }
 
     async fn current_revision(&self) -> Result<Revision> {
-        let mut client = self.kv.clone();
         let resp = self
-            .call(client.get(COMPACT_KEY, Some(GetOptions::new().with_count_only())))
+            .kv(|mut kv| async move {
+                kv.get(COMPACT_KEY, Some(GetOptions::new().with_count_only()))
+                    .await
+            })
             .await?;
         Ok(header_revision(resp.header()))
     }
 
     async fn compact(&self, revision: Revision) -> Result<()> {
-        let mut client = self.kv.clone();
-        let marker = self.call(client.get(COMPACT_KEY, None)).await?;
+        let marker = self
+            .kv(|mut kv| async move { kv.get(COMPACT_KEY, None).await })
+            .await?;
         let (done, version) = marker
             .kvs()
             .first()
@@ -464,11 +572,20 @@ impl Store for EtcdStore {
         let txn = Txn::new()
             .when([Compare::version(COMPACT_KEY, CompareOp::Equal, version)])
             .and_then([TxnOp::put(COMPACT_KEY, revision.to_string(), None)]);
-        let won = self.call(client.txn(txn)).await?.succeeded();
+        let won = self
+            .kv(|mut kv| {
+                let txn = txn.clone();
+                async move { kv.txn(txn).await }
+            })
+            .await?
+            .succeeded();
         if !won {
             return Ok(());
         }
-        match self.call(client.compact(revision, None)).await {
+        match self
+            .kv(|mut kv| async move { kv.compact(revision, None).await })
+            .await
+        {
             Ok(_) => Ok(()),
             Err(Error::Backend(msg)) if msg.contains("compacted") => Ok(()),
             Err(e) => Err(e),
@@ -476,8 +593,9 @@ impl Store for EtcdStore {
     }
 
     async fn compacted_revision(&self) -> Result<Revision> {
-        let mut client = self.kv.clone();
-        let resp = self.call(client.get(COMPACT_KEY, None)).await?;
+        let resp = self
+            .kv(|mut kv| async move { kv.get(COMPACT_KEY, None).await })
+            .await?;
         Ok(resp
             .kvs()
             .first()
@@ -492,7 +610,7 @@ impl Store for EtcdStore {
 
 /// One watch, re-opened from the next undelivered revision whenever the stream breaks.
 struct EtcdWatch {
-    client: WatchClient,
+    members: Arc<Members>,
     range: KeyRange,
     opts: WatchOptions,
     /// The first revision not yet delivered.
@@ -527,11 +645,16 @@ impl EtcdWatch {
         if self.opts.prev_kv {
             options = options.with_prev_key();
         }
-        let mut stream = self
-            .client
-            .watch(self.range.start.clone(), Some(options))
-            .await
-            .map_err(map_err)?;
+        let member = self.members.current();
+        let mut client = self.members.list[member].watch.clone();
+        let mut stream = match client.watch(self.range.start.clone(), Some(options)).await {
+            Ok(stream) => stream,
+            Err(e) => {
+                // Re-watch on the next member.
+                self.members.advance(member);
+                return Err(map_err(e));
+            }
+        };
         let mut last_sent = tokio::time::Instant::now();
         loop {
             let progress_at = self.opts.progress_interval.map(|d| last_sent + d);

@@ -14,7 +14,19 @@ pub struct EtcdProcess {
     dir: tempfile::TempDir,
     client_port: u16,
     peer_port: u16,
+    /// Plain-HTTP port serving `/health` (and metrics), also when clients must use TLS.
+    metrics_port: u16,
+    tls: Option<MemberTls>,
     child: Option<Child>,
+}
+
+/// TLS for a member's client port: its serving certificate and key, and the CA that client
+/// certificates must chain to (clients without one are refused).
+#[derive(Clone, Debug)]
+pub struct MemberTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: PathBuf,
 }
 
 /// The etcd binary: `$RKUBE_ETCD_BIN`, else `etcd` on the PATH, else Debian's location.
@@ -36,6 +48,15 @@ fn free_port() -> std::io::Result<u16> {
 impl EtcdProcess {
     /// Starts a fresh member on free loopback ports and waits until it is healthy.
     pub fn start() -> Result<Self, String> {
+        Self::start_with(None)
+    }
+
+    /// Like [`EtcdProcess::start`], with TLS and client-certificate authentication.
+    pub fn start_tls(tls: MemberTls) -> Result<Self, String> {
+        Self::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<MemberTls>) -> Result<Self, String> {
         let binary = etcd_binary().ok_or_else(|| {
             "etcd is not installed: install Debian's etcd-server package \
              (apt-get install etcd-server) or set RKUBE_ETCD_BIN"
@@ -47,15 +68,18 @@ impl EtcdProcess {
                 .prefix("etcd-test-")
                 .tempdir()
                 .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
-            let (client_port, peer_port) = match (free_port(), free_port()) {
-                (Ok(c), Ok(p)) if c != p => (c, p),
-                _ => continue,
-            };
+            let (client_port, peer_port, metrics_port) =
+                match (free_port(), free_port(), free_port()) {
+                    (Ok(c), Ok(p), Ok(m)) if c != p && p != m && c != m => (c, p, m),
+                    _ => continue,
+                };
             let mut etcd = EtcdProcess {
                 binary: binary.clone(),
                 dir,
                 client_port,
                 peer_port,
+                metrics_port,
+                tls: tls.clone(),
                 child: None,
             };
             match etcd.launch() {
@@ -66,9 +90,10 @@ impl EtcdProcess {
         Err(last_err)
     }
 
-    /// The client URL, `http://127.0.0.1:PORT`.
+    /// The client URL, `http://127.0.0.1:PORT` (`https://` with TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
     }
 
     /// The member's data directory.
@@ -101,7 +126,14 @@ impl EtcdProcess {
         let log2 = log
             .try_clone()
             .map_err(|e| format!("cannot open the etcd log: {e}"))?;
-        let child = Command::new(&self.binary)
+        let mut cmd = Command::new(&self.binary);
+        if let Some(tls) = &self.tls {
+            cmd.arg(format!("--cert-file={}", tls.cert.display()))
+                .arg(format!("--key-file={}", tls.key.display()))
+                .arg(format!("--trusted-ca-file={}", tls.client_ca.display()))
+                .arg("--client-cert-auth");
+        }
+        let child = cmd
             .arg("--name=default")
             .arg(format!("--data-dir={}", self.data_dir().display()))
             .arg(format!("--listen-client-urls={client}"))
@@ -110,6 +142,10 @@ impl EtcdProcess {
             .arg(format!("--initial-advertise-peer-urls={peer}"))
             .arg(format!("--initial-cluster=default={peer}"))
             .arg("--initial-cluster-state=new")
+            .arg(format!(
+                "--listen-metrics-urls=http://127.0.0.1:{}",
+                self.metrics_port
+            ))
             .arg("--logger=zap")
             .arg("--log-level=warn")
             .stdin(Stdio::null())
@@ -129,7 +165,7 @@ impl EtcdProcess {
                     self.log_tail()
                 ));
             }
-            if healthy(self.client_port) {
+            if healthy(self.metrics_port) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -153,7 +189,7 @@ impl EtcdProcess {
     }
 }
 
-/// Whether etcd's `/health` endpoint on `port` answers healthy.
+/// Whether etcd's plain-HTTP `/health` endpoint on `port` answers healthy.
 fn healthy(port: u16) -> bool {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let Ok(mut conn) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
