@@ -1,0 +1,270 @@
+//! The runtime's side of the shim protocol: starting a shim (`rkube shim --config FILE`, in
+//! its own session, reporting creation on descriptor 3), one-shot requests, and turning a
+//! streaming connection into a [`StreamSession`].
+
+use std::io::BufRead;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+use crate::shim::protocol::{Reply, Request, frame, read_frame, write_frame};
+use crate::shim::READY_FD;
+use crate::{Error, ExecSyncResponse, Result, StreamSession, TerminalSize};
+
+/// How long creating a container may take before the runtime gives up on its shim.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Starts a shim for the container described by `config` and waits until it has created
+/// the container (or failed to). The shim's own diagnostics go to `log`.
+pub async fn spawn(binary: &Path, config: &Path, log: &Path) -> Result<()> {
+    let binary = binary.to_path_buf();
+    let config = config.to_path_buf();
+    let shim_log = log.to_path_buf();
+    let log = log.to_path_buf();
+    let task = tokio::task::spawn_blocking(move || -> Result<String> {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| Error::Runtime(format!("pipe: {e}")))?;
+        let logf = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(crate::error::io(format!("opening {}", log.display())))?;
+        let logf2 = logf
+            .try_clone()
+            .map_err(crate::error::io("duplicating the shim log"))?;
+        let wfd = w.as_raw_fd();
+        let mut cmd = std::process::Command::new(&binary);
+        cmd.arg("shim")
+            .arg("--config")
+            .arg(&config)
+            .stdin(std::process::Stdio::null())
+            .stdout(logf)
+            .stderr(logf2)
+            .env_remove("RUST_LOG");
+        // SAFETY: between fork and exec only async-signal-safe calls (setsid, dup2, fcntl).
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if wfd == READY_FD {
+                    libc::fcntl(READY_FD, libc::F_SETFD, 0);
+                } else if libc::dup2(wfd, READY_FD) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(crate::error::io(format!("starting {}", binary.display())))?;
+        drop(w);
+        // The shim forks at once and its first process exits.
+        let _ = child.wait();
+        let mut line = String::new();
+        std::io::BufReader::new(std::fs::File::from(r))
+            .read_line(&mut line)
+            .map_err(crate::error::io("reading the shim's report"))?;
+        Ok(line)
+    });
+    let line = tokio::time::timeout(CREATE_TIMEOUT, task)
+        .await
+        .map_err(|_| Error::Timeout("the shim did not report within 60 s".into()))?
+        .map_err(|e| Error::Runtime(format!("shim start task: {e}")))??;
+    let line = line.trim();
+    if line == "ok" {
+        return Ok(());
+    }
+    let msg = line.strip_prefix("error: ").unwrap_or(line);
+    let msg = if msg.is_empty() {
+        let log = std::fs::read_to_string(&shim_log).unwrap_or_default();
+        format!("the shim exited without a report: {}", log.trim())
+    } else {
+        msg.to_string()
+    };
+    Err(Error::Runtime(msg))
+}
+
+async fn connect(socket: &Path) -> Result<UnixStream> {
+    UnixStream::connect(socket)
+        .await
+        .map_err(|e| Error::FailedPrecondition(format!("the container's shim is not running ({e})")))
+}
+
+async fn send(conn: &mut UnixStream, req: &Request) -> Result<()> {
+    let mut line = serde_json::to_vec(req).map_err(|e| Error::Runtime(e.to_string()))?;
+    line.push(b'\n');
+    conn.write_all(&line)
+        .await
+        .map_err(crate::error::io("talking to the shim"))
+}
+
+/// Sends a request and waits for its reply.
+pub async fn request(socket: &Path, req: &Request) -> Result<()> {
+    let mut conn = connect(socket).await?;
+    send(&mut conn, req).await?;
+    let mut line = String::new();
+    BufReader::new(conn)
+        .read_line(&mut line)
+        .await
+        .map_err(crate::error::io("reading the shim's reply"))?;
+    if line.is_empty() {
+        // The shim ended while answering (the container exited): that is an answer too.
+        return Ok(());
+    }
+    let reply: Reply = serde_json::from_str(&line)
+        .map_err(|e| Error::Runtime(format!("bad reply from shim: {e}")))?;
+    match reply.error {
+        None => Ok(()),
+        Some(e) => Err(Error::Runtime(e)),
+    }
+}
+
+/// Whether a shim answers on `socket`.
+pub async fn alive(socket: &Path) -> bool {
+    UnixStream::connect(socket).await.is_ok()
+}
+
+/// Runs a command and collects its output.
+pub async fn exec_sync(socket: &Path, args: &[String], timeout: Duration) -> Result<ExecSyncResponse> {
+    let mut conn = connect(socket).await?;
+    send(
+        &mut conn,
+        &Request::Exec {
+            args: args.to_vec(),
+            tty: false,
+            stdin: false,
+        },
+    )
+    .await?;
+    let collect = async {
+        let mut out = ExecSyncResponse::default();
+        loop {
+            match read_frame(&mut conn).await {
+                Ok(Some((frame::STDOUT, d))) => out.stdout.extend(d),
+                Ok(Some((frame::STDERR, d))) => out.stderr.extend(d),
+                Ok(Some((frame::EXIT, d))) if d.len() == 4 => {
+                    out.exit_code = i32::from_be_bytes([d[0], d[1], d[2], d[3]]);
+                    return Ok(out);
+                }
+                Ok(Some((frame::ERROR, d))) => {
+                    return Err(Error::Runtime(String::from_utf8_lossy(&d).into_owned()));
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => return Err(Error::Runtime("the shim ended the exec early".into())),
+                Err(e) => return Err(crate::error::io("reading exec output")(e)),
+            }
+        }
+    };
+    if timeout.is_zero() {
+        collect.await
+    } else {
+        tokio::time::timeout(timeout, collect)
+            .await
+            .map_err(|_| Error::Timeout(format!("command {args:?} ran longer than {timeout:?}")))?
+    }
+}
+
+/// Opens a streaming exec or attach and returns it as a session.
+pub async fn stream(
+    socket: &Path,
+    req: &Request,
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+    tty: bool,
+) -> Result<StreamSession> {
+    let mut conn = connect(socket).await?;
+    send(&mut conn, req).await?;
+    let (mut rd, mut wr) = conn.into_split();
+    let (out_w, out_r) = tokio::io::duplex(64 * 1024);
+    let (err_w, err_r) = tokio::io::duplex(64 * 1024);
+    let (in_w, mut in_r) = tokio::io::duplex(64 * 1024);
+    let (resize_tx, resize_rx) = tokio::sync::mpsc::channel::<TerminalSize>(8);
+    let (exit_tx, exit_rx) = tokio::sync::oneshot::channel();
+    let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
+    // Shim → caller.
+    tokio::spawn(async move {
+        let (mut out_w, mut err_w) = (out_w, err_w);
+        let result = loop {
+            match read_frame(&mut rd).await {
+                Ok(Some((frame::STDOUT, d))) => {
+                    let _ = out_w.write_all(&d).await;
+                }
+                Ok(Some((frame::STDERR, d))) => {
+                    let _ = err_w.write_all(&d).await;
+                }
+                Ok(Some((frame::EXIT, d))) if d.len() == 4 => {
+                    break Ok(i32::from_be_bytes([d[0], d[1], d[2], d[3]]));
+                }
+                Ok(Some((frame::ERROR, d))) => {
+                    break Err(Error::Runtime(String::from_utf8_lossy(&d).into_owned()));
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    break Err(Error::Runtime(
+                        "the stream ended without an exit code".into(),
+                    ));
+                }
+                Err(e) => break Err(crate::error::io("reading the stream")(e)),
+            }
+        };
+        let _ = out_w.shutdown().await;
+        let _ = err_w.shutdown().await;
+        let _ = done_tx.send(true);
+        let _ = exit_tx.send(result);
+    });
+    // Caller → shim. The connection stays open until the stream ends: the shim takes a
+    // closed connection as the caller having gone away.
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        let mut stdin_open = stdin;
+        let mut resize_rx = Some(resize_rx);
+        loop {
+            let next_size = async {
+                match resize_rx.as_mut() {
+                    Some(r) => r.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = async { let _ = done_rx.wait_for(|d| *d).await; } => return,
+                n = in_r.read(&mut buf), if stdin_open => match n {
+                    Ok(0) | Err(_) => {
+                        stdin_open = false;
+                        if write_frame(&mut wr, frame::CLOSE_STDIN, &[]).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(n) => {
+                        if write_frame(&mut wr, frame::STDIN, &buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                },
+                size = next_size => match size {
+                    Some(s) => {
+                        let mut p = [0u8; 4];
+                        p[..2].copy_from_slice(&s.width.to_be_bytes());
+                        p[2..].copy_from_slice(&s.height.to_be_bytes());
+                        if write_frame(&mut wr, frame::RESIZE, &p).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => resize_rx = None,
+                },
+            }
+        }
+    });
+    Ok(StreamSession {
+        stdin: stdin.then(|| Box::pin(in_w) as crate::WriteStream),
+        stdout: stdout.then(|| Box::pin(out_r) as crate::ReadStream),
+        stderr: (stderr && !tty).then(|| Box::pin(err_r) as crate::ReadStream),
+        resize: tty.then_some(resize_tx),
+        exit: exit_rx,
+    })
+}
