@@ -79,7 +79,11 @@ pub fn run(cmd: ImageCommand) -> Result<()> {
                 }
                 .with_context(|| format!("importing {}", f.display()))?;
                 for img in images {
-                    let name = img.repo_tags.first().cloned().unwrap_or_else(|| img.id.clone());
+                    let name = img
+                        .repo_tags
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| img.id.clone());
                     println!(
                         "imported {name} ({}, {}) in {:.2}s",
                         &img.id[..19.min(img.id.len())],
@@ -133,7 +137,9 @@ pub fn run(cmd: ImageCommand) -> Result<()> {
             let mut failed = false;
             for name in &args.images {
                 match store.remove(name) {
-                    Ok(Some(img)) => println!("Deleted: {}", img.repo_tags.first().unwrap_or(&img.id)),
+                    Ok(Some(img)) => {
+                        println!("Deleted: {}", img.repo_tags.first().unwrap_or(&img.id))
+                    }
                     Ok(None) => {
                         eprintln!("rkube: no such image: {name}");
                         failed = true;

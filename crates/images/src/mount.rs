@@ -112,6 +112,7 @@ fn mount_new_api(
     }
     // SAFETY: fsopen returned a new fd that we own.
     let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    fsconfig_string(&fd, "source", b"overlay").map_err(NewApi::Failed)?;
     for (i, l) in lowers.iter().enumerate() {
         if let Err(e) = fsconfig_string(&fd, "lowerdir+", l.as_os_str().as_bytes()) {
             if i == 0

@@ -110,16 +110,28 @@ pub fn update(path: &str, r: &LinuxResources) -> std::io::Result<()> {
             }
             if r.memory_limit_in_bytes > 0 {
                 let mem = controller_dir("memory", path);
-                write(&mem, "memory.limit_in_bytes", &r.memory_limit_in_bytes.to_string())?;
+                write(
+                    &mem,
+                    "memory.limit_in_bytes",
+                    &r.memory_limit_in_bytes.to_string(),
+                )?;
             }
         }
         Version::V2 => {
             let d = controller_dir("", path);
             if r.cpu_shares > 0 {
-                write(&d, "cpu.weight", &shares_to_weight(r.cpu_shares).to_string())?;
+                write(
+                    &d,
+                    "cpu.weight",
+                    &shares_to_weight(r.cpu_shares).to_string(),
+                )?;
             }
             if r.cpu_quota != 0 || r.cpu_period > 0 {
-                let period = if r.cpu_period > 0 { r.cpu_period } else { 100_000 };
+                let period = if r.cpu_period > 0 {
+                    r.cpu_period
+                } else {
+                    100_000
+                };
                 let quota = if r.cpu_quota > 0 {
                     r.cpu_quota.to_string()
                 } else {

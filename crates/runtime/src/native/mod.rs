@@ -314,7 +314,13 @@ impl NativeRuntime {
         if self.shim_status(id).await.state == ShimState::Exited {
             return Ok(());
         }
-        let _ = shim_client::request(&sock, &Request::Kill { signal: libc::SIGKILL }).await;
+        let _ = shim_client::request(
+            &sock,
+            &Request::Kill {
+                signal: libc::SIGKILL,
+            },
+        )
+        .await;
         let _ = tokio::time::timeout(
             Duration::from_secs(30),
             shim_client::request(&sock, &Request::Wait),
@@ -357,7 +363,12 @@ impl NativeRuntime {
         }
         self.images.add_lease(id, &image.id)?;
         let lowers = self.images.lower_dirs(image);
-        rkube_images::mount::mount_overlay(&lowers, &dir.join("upper"), &dir.join("work"), &rootfs)?;
+        rkube_images::mount::mount_overlay(
+            &lowers,
+            &dir.join("upper"),
+            &dir.join("work"),
+            &rootfs,
+        )?;
         let cwd = if config.working_dir.is_empty() {
             image.config.run.working_dir.clone().unwrap_or_default()
         } else {
@@ -368,6 +379,12 @@ impl NativeRuntime {
         }
         let termination_log = dir.join("termination-log");
         write_file(&termination_log, "")?;
+        // Any user the container runs as may write its termination message.
+        std::fs::set_permissions(
+            &termination_log,
+            std::os::unix::fs::PermissionsExt::from_mode(0o666),
+        )
+        .map_err(io("making the termination log writable"))?;
         let sdir = self.sandbox_dir(&sb.id);
         let nsdir = self.ns_dir(&sb.id);
         let pins = sandbox::Pins::for_config(&sb.config);
@@ -431,7 +448,11 @@ impl NativeRuntime {
         let (cpu, mem, ws) = crate::cgroups::usage(&rec.cgroup);
         let mut bytes = 0;
         let mut inodes = 0;
-        rkube_images::store::du(&self.container_dir(&rec.id).join("upper"), &mut bytes, &mut inodes);
+        rkube_images::store::du(
+            &self.container_dir(&rec.id).join("upper"),
+            &mut bytes,
+            &mut inodes,
+        );
         ContainerStats {
             id: rec.id.clone(),
             metadata: rec.config.metadata.clone(),
@@ -652,7 +673,13 @@ impl RuntimeService for NativeRuntime {
         }
         let sock = self.socket(id);
         if !timeout.is_zero() {
-            shim_client::request(&sock, &Request::Kill { signal: rec.stop_signal }).await?;
+            shim_client::request(
+                &sock,
+                &Request::Kill {
+                    signal: rec.stop_signal,
+                },
+            )
+            .await?;
             if tokio::time::timeout(timeout, shim_client::request(&sock, &Request::Wait))
                 .await
                 .is_ok()
@@ -746,11 +773,7 @@ impl RuntimeService for NativeRuntime {
         })
     }
 
-    async fn update_container_resources(
-        &self,
-        id: &str,
-        resources: &LinuxResources,
-    ) -> Result<()> {
+    async fn update_container_resources(&self, id: &str, resources: &LinuxResources) -> Result<()> {
         let mut rec = self.load_container(id)?;
         crate::cgroups::update(&rec.cgroup, resources).map_err(io("updating resources"))?;
         rec.config.resources = Some(resources.clone());
@@ -818,12 +841,14 @@ impl RuntimeService for NativeRuntime {
 
     async fn port_forward(&self, sandbox_id: &str, port: u16) -> Result<PortForward> {
         let sb = self.load_sandbox(sandbox_id)?;
-        let netns = (!sb.config.namespaces.host_network).then(|| self.ns_dir(sandbox_id).join("net"));
+        let netns =
+            (!sb.config.namespaces.host_network).then(|| self.ns_dir(sandbox_id).join("net"));
         let stream = tokio::task::spawn_blocking(move || -> Result<std::net::TcpStream> {
             // A thread of its own, which enters the pod's network namespace and ends.
             std::thread::spawn(move || -> Result<std::net::TcpStream> {
                 if let Some(ns) = netns {
-                    let f = std::fs::File::open(&ns).map_err(io(format!("opening {}", ns.display())))?;
+                    let f = std::fs::File::open(&ns)
+                        .map_err(io(format!("opening {}", ns.display())))?;
                     nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET)
                         .map_err(|e| Error::Runtime(format!("entering the pod network: {e}")))?;
                 }

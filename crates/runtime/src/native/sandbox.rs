@@ -75,7 +75,8 @@ pub fn pin(dir: &Path, hostname: &str, pins: Pins) -> Result<()> {
     if names.is_empty() {
         return Ok(());
     }
-    std::fs::create_dir_all(dir).map_err(crate::error::io(format!("creating {}", dir.display())))?;
+    std::fs::create_dir_all(dir)
+        .map_err(crate::error::io(format!("creating {}", dir.display())))?;
     let pin_dir = dir.to_path_buf();
     let hostname = hostname.to_string();
     let res = std::thread::spawn(move || -> std::result::Result<(), String> {
@@ -134,10 +135,7 @@ pub fn unpin(dir: &Path) -> Result<()> {
         match nix::mount::umount2(&p, MntFlags::MNT_DETACH) {
             Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
             Err(e) => {
-                return Err(Error::Runtime(format!(
-                    "unmounting {}: {e}",
-                    p.display()
-                )));
+                return Err(Error::Runtime(format!("unmounting {}: {e}", p.display())));
             }
         }
         let _ = std::fs::remove_file(&p);
@@ -201,7 +199,10 @@ mod tests {
             }],
             dns: Some(DnsConfig {
                 servers: vec!["10.43.0.10".into()],
-                searches: vec!["default.svc.cluster.local".into(), "svc.cluster.local".into()],
+                searches: vec![
+                    "default.svc.cluster.local".into(),
+                    "svc.cluster.local".into(),
+                ],
                 options: vec!["ndots:5".into()],
             }),
             ..Default::default()

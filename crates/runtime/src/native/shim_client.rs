@@ -11,8 +11,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-use crate::shim::protocol::{Reply, Request, frame, read_frame, write_frame};
 use crate::shim::READY_FD;
+use crate::shim::protocol::{Reply, Request, frame, read_frame, write_frame};
 use crate::{Error, ExecSyncResponse, Result, StreamSession, TerminalSize};
 
 /// How long creating a container may take before the runtime gives up on its shim.
@@ -90,9 +90,9 @@ pub async fn spawn(binary: &Path, config: &Path, log: &Path) -> Result<()> {
 }
 
 async fn connect(socket: &Path) -> Result<UnixStream> {
-    UnixStream::connect(socket)
-        .await
-        .map_err(|e| Error::FailedPrecondition(format!("the container's shim is not running ({e})")))
+    UnixStream::connect(socket).await.map_err(|e| {
+        Error::FailedPrecondition(format!("the container's shim is not running ({e})"))
+    })
 }
 
 async fn send(conn: &mut UnixStream, req: &Request) -> Result<()> {
@@ -130,7 +130,11 @@ pub async fn alive(socket: &Path) -> bool {
 }
 
 /// Runs a command and collects its output.
-pub async fn exec_sync(socket: &Path, args: &[String], timeout: Duration) -> Result<ExecSyncResponse> {
+pub async fn exec_sync(
+    socket: &Path,
+    args: &[String],
+    timeout: Duration,
+) -> Result<ExecSyncResponse> {
     let mut conn = connect(socket).await?;
     send(
         &mut conn,

@@ -32,17 +32,14 @@ pub const DEFAULT_CAPABILITIES: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
-/// Every capability this kernel knows (for privileged containers and `ALL`).
+/// Every capability this process may hand on (its bounding set): what privileged containers
+/// and `ALL` get, as upstream runtimes do.
 fn all_capabilities() -> Vec<String> {
-    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40);
-    caps::all()
-        .into_iter()
-        .filter(|c| c.index() as u32 <= last)
-        .map(|c| c.to_string())
-        .collect()
+    let mut v: Vec<String> = caps::read(None, caps::CapSet::Bounding)
+        .map(|set| set.into_iter().map(|c| c.to_string()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
 }
 
 /// Syscalls the RuntimeDefault profile refuses with EPERM: those Docker's and containerd's
@@ -149,7 +146,10 @@ pub fn capabilities(sc: &LinuxContainerSecurityContext) -> Result<Vec<String>> {
     }
     let mut set: Vec<String> = DEFAULT_CAPABILITIES.iter().map(|s| s.to_string()).collect();
     if let Some(c) = &sc.capabilities {
-        if c.add_capabilities.iter().any(|a| a.eq_ignore_ascii_case("ALL")) {
+        if c.add_capabilities
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case("ALL"))
+        {
             set = all_capabilities();
         } else {
             for a in &c.add_capabilities {
@@ -159,7 +159,10 @@ pub fn capabilities(sc: &LinuxContainerSecurityContext) -> Result<Vec<String>> {
                 }
             }
         }
-        if c.drop_capabilities.iter().any(|d| d.eq_ignore_ascii_case("ALL")) {
+        if c.drop_capabilities
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case("ALL"))
+        {
             set.retain(|s| {
                 c.add_capabilities
                     .iter()
@@ -199,7 +202,8 @@ pub fn resolve_user(
                 return None;
             }
             let matches = f[0] == u || f[2] == u;
-            matches.then(|| (f[2].parse().ok(), f[3].parse().ok(), f[0].to_string()))
+            matches
+                .then(|| (f[2].parse().ok(), f[3].parse().ok(), f[0].to_string()))
                 .and_then(|(uid, gid, name)| Some((uid?, gid?, name)))
         })
     };
@@ -231,7 +235,9 @@ pub fn resolve_user(
             }
             None => {
                 uid = user_part.parse().map_err(|_| {
-                    Error::InvalidArgument(format!("user {user_part:?} is not in the image's /etc/passwd"))
+                    Error::InvalidArgument(format!(
+                        "user {user_part:?} is not in the image's /etc/passwd"
+                    ))
                 })?;
                 gid = 0;
                 name = String::new();
@@ -250,9 +256,13 @@ pub fn resolve_user(
     if let Some(u) = sc.run_as_user {
         uid = u32::try_from(u).map_err(|_| Error::InvalidArgument(format!("runAsUser {u}")))?;
         if !explicit_group {
-            gid = lookup_user(&uid.to_string()).map(|(_, g, _)| g).unwrap_or(0);
+            gid = lookup_user(&uid.to_string())
+                .map(|(_, g, _)| g)
+                .unwrap_or(0);
         }
-        name = lookup_user(&uid.to_string()).map(|(_, _, n)| n).unwrap_or_default();
+        name = lookup_user(&uid.to_string())
+            .map(|(_, _, n)| n)
+            .unwrap_or_default();
     }
     if let Some(g) = sc.run_as_group {
         gid = u32::try_from(g).map_err(|_| Error::InvalidArgument(format!("runAsGroup {g}")))?;
@@ -346,7 +356,11 @@ pub fn build(input: &SpecInput) -> Result<Value> {
         json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", if sc.privileged { "rw" } else { "ro" }]}),
         json!({"destination": "/dev/termination-log", "type": "bind", "source": input.termination_log, "options": ["rbind", "rprivate", "rw"]}),
     ];
-    let user_paths: Vec<&str> = cfg.mounts.iter().map(|m| m.container_path.as_str()).collect();
+    let user_paths: Vec<&str> = cfg
+        .mounts
+        .iter()
+        .map(|m| m.container_path.as_str())
+        .collect();
     for (dest, src) in [
         ("/etc/hosts", &sb.hosts),
         ("/etc/resolv.conf", &sb.resolv_conf),
@@ -382,7 +396,11 @@ pub fn build(input: &SpecInput) -> Result<Value> {
     if !sb.config.namespaces.host_pid {
         namespaces.push(json!({"type": "pid"}));
     }
-    for (kind, path) in [("network", &sb.netns), ("ipc", &sb.ipcns), ("uts", &sb.utsns)] {
+    for (kind, path) in [
+        ("network", &sb.netns),
+        ("ipc", &sb.ipcns),
+        ("uts", &sb.utsns),
+    ] {
         if let Some(p) = path {
             namespaces.push(json!({"type": kind, "path": p}));
         }
@@ -534,7 +552,10 @@ mod tests {
             add_capabilities: vec!["NET_BIND_SERVICE".into()],
             drop_capabilities: vec!["ALL".into()],
         });
-        assert_eq!(capabilities(&sc).unwrap(), vec!["CAP_NET_BIND_SERVICE".to_string()]);
+        assert_eq!(
+            capabilities(&sc).unwrap(),
+            vec!["CAP_NET_BIND_SERVICE".to_string()]
+        );
         sc.capabilities = Some(Capabilities {
             add_capabilities: vec!["NOT_A_CAP".into()],
             drop_capabilities: vec![],
@@ -551,8 +572,11 @@ mod tests {
             "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
         )
         .unwrap();
-        std::fs::write(dir.path().join("etc/group"), "root:x:0:\napp:x:1000:\nextra:x:2000:app\n")
-            .unwrap();
+        std::fs::write(
+            dir.path().join("etc/group"),
+            "root:x:0:\napp:x:1000:\nextra:x:2000:app\n",
+        )
+        .unwrap();
         let sc = LinuxContainerSecurityContext::default();
         assert_eq!(resolve_user(dir.path(), None, &sc).unwrap(), (0, 0, vec![]));
         assert_eq!(
@@ -563,7 +587,10 @@ mod tests {
             resolve_user(dir.path(), Some("1000:extra"), &sc).unwrap(),
             (1000, 2000, vec![])
         );
-        assert_eq!(resolve_user(dir.path(), Some("4242"), &sc).unwrap(), (4242, 0, vec![]));
+        assert_eq!(
+            resolve_user(dir.path(), Some("4242"), &sc).unwrap(),
+            (4242, 0, vec![])
+        );
         assert!(resolve_user(dir.path(), Some("nobody-here"), &sc).is_err());
         let sc = LinuxContainerSecurityContext {
             run_as_user: Some(1000),

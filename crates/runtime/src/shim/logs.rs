@@ -207,6 +207,9 @@ mod tests {
         assert!(lines(&p).last().unwrap().2 == "line 99");
         let older = lines(&dir.path().join("c.log.1"));
         let first_current: u32 = lines(&p)[0].2[5..].parse().unwrap();
-        assert_eq!(older.last().unwrap().2, format!("line {}", first_current - 1));
+        assert_eq!(
+            older.last().unwrap().2,
+            format!("line {}", first_current - 1)
+        );
     }
 }

@@ -32,7 +32,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -236,7 +236,10 @@ fn run(config_path: &Path) -> Result<(), String> {
         // What the container's init wrote before failing says more than libcontainer's
         // summary.
         let mut detail = String::new();
-        for fd in [Some(&stdio.stdout), stdio.stderr.as_ref()].into_iter().flatten() {
+        for fd in [Some(&stdio.stdout), stdio.stderr.as_ref()]
+            .into_iter()
+            .flatten()
+        {
             set_nonblocking(fd.as_raw_fd());
             let mut buf = [0u8; 4096];
             if let Ok(n) = nix::unistd::read(fd.as_raw_fd(), &mut buf) {
@@ -271,8 +274,39 @@ fn run(config_path: &Path) -> Result<(), String> {
         .build()
         .map_err(|e| format!("starting the event loop: {e}"))?;
     let local = tokio::task::LocalSet::new();
+    // Pipes register with the runtime's reactor: build the shim inside it.
+    let _enter = rt.enter();
     let shim = Rc::new(Shim::new(cfg, status, log, stdio.stdin, stdio.pty));
     local.block_on(&rt, shim.serve(std_listener, stdio.stdout, stdio.stderr))
+}
+
+/// The container process's identity, which exec'd processes share (from the bundle).
+#[derive(Default, serde::Deserialize)]
+struct ProcessSpec {
+    #[serde(default)]
+    user: UserSpec,
+    #[serde(default = "root_dir")]
+    cwd: std::path::PathBuf,
+}
+
+fn root_dir() -> std::path::PathBuf {
+    "/".into()
+}
+
+#[derive(Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UserSpec {
+    #[serde(default)]
+    uid: u32,
+    #[serde(default)]
+    gid: u32,
+    #[serde(default)]
+    additional_gids: Vec<u32>,
+}
+
+#[derive(serde::Deserialize)]
+struct BundleSpec {
+    process: ProcessSpec,
 }
 
 /// An exec'd process the shim waits for.
@@ -280,6 +314,7 @@ type ExitWaiters = RefCell<HashMap<i32, oneshot::Sender<i32>>>;
 
 struct Shim {
     cfg: ShimConfig,
+    process: ProcessSpec,
     status: RefCell<ShimStatus>,
     log: RefCell<LogWriter>,
     /// Output for attached clients: (frame kind, bytes).
@@ -354,8 +389,14 @@ impl Shim {
         pty: Option<OwnedFd>,
     ) -> Self {
         let stdin = stdin.and_then(|fd| pipe_sender(fd).ok());
+        let process = std::fs::read(cfg.bundle.join("config.json"))
+            .ok()
+            .and_then(|d| serde_json::from_slice::<BundleSpec>(&d).ok())
+            .map(|b| b.process)
+            .unwrap_or_default();
         Self {
             cfg,
+            process,
             status: RefCell::new(status),
             log: RefCell::new(log),
             output: broadcast::channel(1024).0,
@@ -459,7 +500,8 @@ impl Shim {
         let finished_at = now_nanos();
         // Drain output: every writer is gone once the pid namespace is; do not wait forever
         // for descriptors a process outside it might still hold.
-        let _ = tokio::time::timeout(Duration::from_secs(2), futures::future::join_all(pumps)).await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(2), futures::future::join_all(pumps)).await;
         self.log.borrow_mut().flush();
         let ooms = crate::cgroups::oom_kills(&self.cfg.cgroup);
         {
@@ -477,7 +519,9 @@ impl Shim {
             write_status(&self.cfg.status_file, &st);
         }
         // libcontainer's state and the container cgroup (the pod's stays).
-        if let Ok(mut c) = libcontainer::container::Container::load(self.cfg.state_root.join(&self.cfg.id)) {
+        if let Ok(mut c) =
+            libcontainer::container::Container::load(self.cfg.state_root.join(&self.cfg.id))
+        {
             let _ = c.delete(true);
         }
         let _ = crate::cgroups::remove(&self.cfg.cgroup);
@@ -495,14 +539,18 @@ impl Shim {
         }
     }
 
-    async fn handle(self: Rc<Self>, conn: UnixStream) {
-        let mut reader = BufReader::new(conn);
-        let mut line = String::new();
-        if reader.read_line(&mut line).await.is_err() {
-            return;
+    async fn handle(self: Rc<Self>, mut conn: UnixStream) {
+        // Byte by byte: frames may follow the request line at once and must stay unread.
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        loop {
+            match conn.read(&mut byte).await {
+                Ok(1) if byte[0] == b'\n' => break,
+                Ok(1) if line.len() < 64 * 1024 => line.push(byte[0]),
+                _ => return,
+            }
         }
-        let mut conn = reader.into_inner();
-        let req: Request = match serde_json::from_str(&line) {
+        let req: Request = match serde_json::from_slice(&line) {
             Ok(r) => r,
             Err(e) => {
                 Self::reply(&mut conn, Some(format!("bad request: {e}"))).await;
@@ -519,7 +567,13 @@ impl Shim {
                     Err(_) => Err(format!("unknown signal {signal}")),
                     Ok(_) if *self.exited.borrow() => Ok(()),
                     Ok(sig) => nix::sys::signal::kill(Pid::from_raw(self.init_pid()), sig)
-                        .or_else(|e| if e == nix::errno::Errno::ESRCH { Ok(()) } else { Err(e) })
+                        .or_else(|e| {
+                            if e == nix::errno::Errno::ESRCH {
+                                Ok(())
+                            } else {
+                                Err(e)
+                            }
+                        })
                         .map_err(|e| format!("signalling the container: {e}")),
                 };
                 Self::reply(&mut conn, res.err()).await;
@@ -542,8 +596,9 @@ impl Shim {
         if self.status.borrow().state != ShimState::Created {
             return Err("the container is not in the created state".into());
         }
-        let mut c = libcontainer::container::Container::load(self.cfg.state_root.join(&self.cfg.id))
-            .map_err(|e| format!("loading container state: {e}"))?;
+        let mut c =
+            libcontainer::container::Container::load(self.cfg.state_root.join(&self.cfg.id))
+                .map_err(|e| format!("loading container state: {e}"))?;
         c.start().map_err(|e| format!("starting container: {e}"))?;
         let mut st = self.status.borrow_mut();
         if st.state == ShimState::Created {
@@ -587,12 +642,17 @@ impl Shim {
         )
         .with_root_path(&self.cfg.state_root)
         .map(|b| {
+            let p = &self.process;
             b.with_stdin(stdio.child_in)
                 .with_stdout(stdio.child_out)
                 .with_stderr(stdio.child_err)
                 .as_tenant()
                 .with_detach(true)
                 .with_container_args(args.clone())
+                .with_user(Some(p.user.uid))
+                .with_group(Some(p.user.gid))
+                .with_additional_gids(p.user.additional_gids.clone())
+                .with_cwd(Some(p.cwd.clone()))
                 .build()
         });
         let pid = match built {
@@ -609,7 +669,10 @@ impl Shim {
         let (exit_tx, exit_rx) = oneshot::channel();
         self.execs.borrow_mut().insert(pid, exit_tx);
         let mut pumps = Vec::new();
-        for (fd, kind) in [(Some(stdio.stdout), frame::STDOUT), (stdio.stderr, frame::STDERR)] {
+        for (fd, kind) in [
+            (Some(stdio.stdout), frame::STDOUT),
+            (stdio.stderr, frame::STDERR),
+        ] {
             let Some(fd) = fd else { continue };
             let Ok(rx) = pipe_receiver(fd) else { continue };
             let tx = out_tx.clone();

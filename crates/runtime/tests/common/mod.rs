@@ -63,7 +63,11 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let cgroup_root = format!(
             "/rkube-test-{}",
-            dir.path().file_name().unwrap().to_string_lossy().trim_start_matches('.')
+            dir.path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .trim_start_matches('.')
         );
         let mut cfg = config(dir.path(), &cgroup_root);
         tune(&mut cfg);
@@ -98,12 +102,12 @@ impl Harness {
     }
 
     /// Creates and starts a container.
-    pub async fn run(
-        &self,
-        sandbox: &(String, PodSandboxConfig),
-        cfg: ContainerConfig,
-    ) -> String {
-        let id = self.rt.create_container(&sandbox.0, &cfg, &sandbox.1).await.unwrap();
+    pub async fn run(&self, sandbox: &(String, PodSandboxConfig), cfg: ContainerConfig) -> String {
+        let id = self
+            .rt
+            .create_container(&sandbox.0, &cfg, &sandbox.1)
+            .await
+            .unwrap();
         self.rt.start_container(&id).await.unwrap();
         id
     }
@@ -141,7 +145,10 @@ pub async fn wait_exited(rt: &NativeRuntime, id: &str) -> ContainerStatus {
         if st.state == ContainerState::Exited {
             return st;
         }
-        assert!(Instant::now() < deadline, "container {id} did not exit: {st:?}");
+        assert!(
+            Instant::now() < deadline,
+            "container {id} did not exit: {st:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
