@@ -406,9 +406,23 @@ async fn memory_limit_oom_and_cpu_quota() {
         cpu_quota: 50_000,
         cpu_shares: 512,
         memory_limit_in_bytes: 128 << 20,
+        // What the kubelet asks for Guaranteed pods; raised to the shim's own score where
+        // lowering it is not allowed (no CAP_SYS_RESOURCE).
+        oom_score_adj: -997,
         ..Default::default()
     });
     let q = h.run(&sb, c).await;
+    let own: i64 = std::fs::read_to_string("/proc/self/oom_score_adj")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let adj: i64 = exec_ok(&h, &q, &["cat", "/proc/1/oom_score_adj"])
+        .await
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(adj == -997 || adj == own, "{adj}");
     let cgroup = format!("{}/{}", h.rt.pod_cgroup(&sb.0), &q[..16]);
     let read = |ctrl: &str, file: &str| {
         std::fs::read_to_string(rkube_runtime::cgroups::controller_dir(ctrl, &cgroup).join(file))

@@ -502,7 +502,7 @@ pub fn build(input: &SpecInput) -> Result<Value> {
     if let Some(r) = &cfg.resources
         && r.oom_score_adj != 0
     {
-        process["oomScoreAdj"] = json!(r.oom_score_adj);
+        process["oomScoreAdj"] = json!(oom_score_adj(r.oom_score_adj));
     }
     Ok(json!({
         "ociVersion": "1.0.2",
@@ -511,6 +511,26 @@ pub fn build(input: &SpecInput) -> Result<Value> {
         "mounts": mounts,
         "linux": linux,
     }))
+}
+
+/// The OOM score adjustment to apply: lowering it below this process's own needs
+/// CAP_SYS_RESOURCE, and without it the request is raised to what is allowed (as
+/// containerd's `restrict_oom_score_adj` does).
+fn oom_score_adj(requested: i64) -> i64 {
+    let may_lower = caps::has_cap(
+        None,
+        caps::CapSet::Effective,
+        caps::Capability::CAP_SYS_RESOURCE,
+    )
+    .unwrap_or(false);
+    if may_lower {
+        return requested;
+    }
+    let current: i64 = std::fs::read_to_string("/proc/self/oom_score_adj")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    requested.max(current)
 }
 
 /// The signal that stops a container: the image's STOPSIGNAL (`SIGQUIT`, `QUIT`, `3`) or
