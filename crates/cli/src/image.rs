@@ -79,11 +79,11 @@ pub fn run(cmd: ImageCommand) -> Result<()> {
                 }
                 .with_context(|| format!("importing {}", f.display()))?;
                 for img in images {
-                    let name = img
-                        .repo_tags
-                        .first()
-                        .cloned()
-                        .unwrap_or_else(|| img.id.clone());
+                    let name = if img.repo_tags.is_empty() {
+                        img.id.clone()
+                    } else {
+                        img.repo_tags.join(", ")
+                    };
                     println!(
                         "imported {name} ({}, {}) in {:.2}s",
                         &img.id[..19.min(img.id.len())],

@@ -229,6 +229,13 @@ impl NativeRuntime {
         id[..id.len().min(32)].to_string()
     }
 
+    /// The pid of a container's shim while it runs.
+    pub fn shim_pid(&self, id: &str) -> Option<i32> {
+        check_id(id, "container").ok()?;
+        let st: ShimStatus = read_json(&self.container_dir(id).join("status.json")).ok()??;
+        (st.state != ShimState::Exited && st.shim_pid > 0).then_some(st.shim_pid)
+    }
+
     /// The pod cgroup of a sandbox.
     pub fn pod_cgroup(&self, sandbox_id: &str) -> String {
         format!(
