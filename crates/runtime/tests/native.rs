@@ -49,6 +49,54 @@ async fn command_args_env_working_dir_and_user() {
     c.security_context.run_as_user = Some(1000);
     c.security_context.supplemental_groups = vec![3000];
     let w = h.run(&sb, c).await;
+    // The kubelet's bind mounts, writable and read-only.
+    let host = h.dir.path().join("volume");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("in"), "from the host").unwrap();
+    let mut c = container(
+        "mounts",
+        "busybox",
+        &[
+            "sh",
+            "-c",
+            "cat /ro/in; echo; echo written > /rw/out; echo x > /ro/y || echo ro-refused",
+        ],
+    );
+    c.mounts = vec![
+        Mount {
+            container_path: "/rw".into(),
+            host_path: host.clone(),
+            readonly: false,
+            propagation: MountPropagation::Private,
+        },
+        Mount {
+            container_path: "/ro".into(),
+            host_path: host.clone(),
+            readonly: true,
+            propagation: MountPropagation::HostToContainer,
+        },
+    ];
+    let m = h.run(&sb, c).await;
+    let st = h.wait_exited(&m).await;
+    assert_eq!(st.mounts.len(), 2);
+    let text = log_text(st.log_path.as_ref().unwrap());
+    for want in ["from the host", "ro-refused", "Read-only file system"] {
+        assert!(text.contains(want), "{want:?} not in {text}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(host.join("out")).unwrap(),
+        "written\n"
+    );
+    assert!(!host.join("y").exists());
+    // A mount whose source is missing is refused at create.
+    let mut c = container("bad-mount", "busybox", &["true"]);
+    c.mounts = vec![Mount {
+        container_path: "/x".into(),
+        host_path: h.dir.path().join("missing"),
+        ..Default::default()
+    }];
+    let err = h.rt.create_container(&sb.0, &c, &sb.1).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
     for id in [&a, &e, &w] {
         let st = h.wait_exited(id).await;
         assert_eq!(

@@ -268,6 +268,12 @@ fn run(config_path: &Path) -> Result<(), String> {
     };
     write_status(&cfg.status_file, &status);
     report_ready("ok");
+    // Creating the container used memory the shim never needs again: give it back, as the
+    // shim lives as long as its container.
+    // SAFETY: malloc_trim only releases free heap memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
     // From here on the shim's own output goes to its log file only.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
