@@ -19,6 +19,7 @@
 //!    removes libcontainer's state and the container cgroup, and exits.
 
 pub mod logs;
+mod memory;
 pub mod protocol;
 
 use std::cell::RefCell;
@@ -270,10 +271,7 @@ fn run(config_path: &Path) -> Result<(), String> {
     report_ready("ok");
     // Creating the container used memory the shim never needs again: give it back, as the
     // shim lives as long as its container.
-    // SAFETY: malloc_trim only releases free heap memory.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    memory::release();
     // From here on the shim's own output goes to its log file only.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -612,6 +610,8 @@ impl Shim {
             st.started_at = now_nanos();
             write_status(&self.cfg.status_file, &st);
         }
+        // Starting ran libcontainer once more: drop what it touched.
+        memory::release();
         Ok(())
     }
 
