@@ -8,6 +8,7 @@
 //! - [`import`]: OCI image-layout tarballs and `docker save` archives;
 //! - [`pull`]: pulls from OCI registries (auth, mirrors, plain-HTTP registries);
 //! - [`mount`]: overlay roots, also for images with 100+ layers;
+//! - [`merged`]: reading a file of an image's merged view without mounting it;
 //! - [`config`]: the image config and Kubernetes' command/args/env rules.
 
 pub mod blobs;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod digest;
 mod error;
 pub mod import;
+pub mod merged;
 pub mod mount;
 pub mod pull;
 pub mod reference;

@@ -179,6 +179,26 @@ async fn isolation_inside_and_across_sandboxes() {
             "a host mount in the container: {l}"
         );
     }
+    // The root filesystem is mounted in the shim's own mount namespace only, never in the
+    // host's (where mounts of other pods would pile up).
+    assert_eq!(
+        mounts_under(&h.dir.path().join("root/containers")),
+        Vec::<String>::new()
+    );
+    let shim = h.rt.shim_pid(&peer).expect("the shim runs");
+    let shim_mounts = std::fs::read_to_string(format!("/proc/{shim}/mountinfo")).unwrap();
+    let rootfs = h
+        .dir
+        .path()
+        .join("root/containers")
+        .join(&peer)
+        .join("rootfs");
+    assert!(
+        shim_mounts
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some(rootfs.to_str().unwrap())),
+        "{shim_mounts}"
+    );
     // The network namespace is shared inside the pod …
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -8,18 +8,20 @@
 //!   `hostname`;
 //! - `<root>/containers/<id>/` — `container.json` (what was asked for), `status.json`
 //!   (kept by the shim), `config.json` (the OCI spec; the directory is the bundle),
-//!   `rootfs/` (the overlay mount), `upper/` and `work/`, `termination-log`, `shim.json`,
-//!   `shim.log`;
+//!   `rootfs/` (where the shim mounts the overlay, in its own mount namespace only),
+//!   `upper/` and `work/`, `termination-log`, `shim.json`, `shim.log`;
 //! - `<run>/ns/<sandbox>/{net,ipc,uts}` — pinned namespaces; `<run>/shims/<id>.sock` — shim
 //!   sockets; `<run>/lc/` — libcontainer's state (short paths: unix sockets have a 108-byte
 //!   limit);
 //! - `<root>/images/` — the [`rkube_images::ImageStore`].
 //!
-//! How a container is made: `create_container` mounts the image's snapshots as an overlay at
-//! `rootfs/`, writes the OCI spec (joining the sandbox's namespaces, in the cgroup
-//! `<cgroup root>/pod-<sandbox>/<container>`), takes a lease on the image and starts a shim,
-//! which creates the container with libcontainer and waits; `start_container` asks the shim
-//! to start it; the shim records its exit; `remove_container` unmounts and deletes.
+//! How a container is made: `create_container` takes a lease on the image, writes the OCI
+//! spec (joining the sandbox's namespaces, in the cgroup
+//! `<cgroup root>/pod-<sandbox>/<container>`; user names resolved from the image's layers)
+//! and starts a shim, which mounts the image's snapshots and `upper/` as an overlay at
+//! `rootfs/` in a mount namespace of its own, creates the container with libcontainer and
+//! waits; `start_container` asks the shim to start it; the shim records its exit;
+//! `remove_container` deletes what is left.
 
 mod sandbox;
 mod shim_client;
@@ -34,7 +36,7 @@ use rkube_images::{Credentials, ImageRecord, ImageStore, PullOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::error::io;
-use crate::shim::protocol::{Request, ShimConfig, ShimState, ShimStatus};
+use crate::shim::protocol::{Request, RootfsConfig, ShimConfig, ShimState, ShimStatus};
 use crate::types::*;
 use crate::{Error, ImageService, PortForward, Result, RuntimeService, Streaming};
 
@@ -140,25 +142,6 @@ fn write_json<T: Serialize>(p: &Path, v: &T) -> Result<()> {
 
 fn write_file(p: &Path, data: &str) -> Result<()> {
     std::fs::write(p, data).map_err(io(format!("writing {}", p.display())))
-}
-
-/// Creates `rel` (absolute in the container) below `rootfs`, never through a symlink.
-fn make_dir_in_rootfs(rootfs: &Path, rel: &str) {
-    let mut p = rootfs.to_path_buf();
-    for c in Path::new(rel).components() {
-        if let std::path::Component::Normal(name) = c {
-            p.push(name);
-            match std::fs::symlink_metadata(&p) {
-                Ok(m) if m.is_dir() => continue,
-                Ok(_) => return,
-                Err(_) => {
-                    if std::fs::create_dir(&p).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    }
 }
 
 fn image_to_cri(img: &ImageRecord) -> Image {
@@ -336,11 +319,21 @@ impl NativeRuntime {
         Ok(())
     }
 
-    /// Tears down what a container left on the machine: mount, libcontainer state,
-    /// cgroup, lease, socket, directory.
+    /// Waits until a container's shim process is gone (after its container exited the shim
+    /// still lets clients read the end, then its mount namespace goes with it).
+    async fn wait_shim_gone(&self, id: &str) {
+        let dir = self.container_dir(id);
+        if let Ok(Some(st)) = read_json::<ShimStatus>(&dir.join("status.json")) {
+            shim_client::wait_gone(st.shim_pid, &dir.join("shim.json"), Duration::from_secs(10))
+                .await;
+        }
+    }
+
+    /// Tears down what a container left on the machine: libcontainer state, cgroup, lease,
+    /// socket, directory. (Its root filesystem was mounted only in its shim's mount
+    /// namespace, which ended with the shim.)
     fn cleanup_container(&self, id: &str, cgroup: Option<&str>) -> Result<()> {
         let dir = self.container_dir(id);
-        rkube_images::mount::unmount(&dir.join("rootfs"))?;
         let lc = self.cfg.run_root.join("lc").join(Self::lc_id(id));
         if lc.exists() {
             std::fs::remove_dir_all(&lc).map_err(io(format!("removing {}", lc.display())))?;
@@ -370,20 +363,11 @@ impl NativeRuntime {
         }
         self.images.add_lease(id, &image.id)?;
         let lowers = self.images.lower_dirs(image);
-        rkube_images::mount::mount_overlay(
-            &lowers,
-            &dir.join("upper"),
-            &dir.join("work"),
-            &rootfs,
-        )?;
         let cwd = if config.working_dir.is_empty() {
             image.config.run.working_dir.clone().unwrap_or_default()
         } else {
             config.working_dir.clone()
         };
-        if !cwd.is_empty() {
-            make_dir_in_rootfs(&rootfs, &cwd);
-        }
         let termination_log = dir.join("termination-log");
         write_file(&termination_log, "")?;
         // Any user the container runs as may write its termination message.
@@ -409,6 +393,7 @@ impl NativeRuntime {
                 hostname: sdir.join("hostname"),
             },
             rootfs: &rootfs,
+            layers: &lowers,
             termination_log: &termination_log,
             cgroup: &cgroup,
         })?;
@@ -441,6 +426,13 @@ impl NativeRuntime {
             stdin: config.stdin,
             stdin_once: config.stdin_once,
             cgroup,
+            rootfs: RootfsConfig {
+                lowers,
+                upper: dir.join("upper"),
+                work: dir.join("work"),
+                target: rootfs,
+                make_dir: (!cwd.is_empty()).then_some(cwd),
+            },
         };
         write_json(&dir.join("shim.json"), &shim_cfg)?;
         shim_client::spawn(
@@ -653,6 +645,7 @@ impl RuntimeService for NativeRuntime {
             let cgroup = format!("{}/{}", self.pod_cgroup(sandbox_id), &id[..16]);
             // The shim may have been started and failed; make sure nothing of it stays.
             self.kill_and_wait(&id).await.ok();
+            self.wait_shim_gone(&id).await;
             if let Err(c) = self.cleanup_container(&id, Some(&cgroup)) {
                 tracing::warn!(container = %id, error = %c, "cleaning up a failed create");
             }
@@ -710,6 +703,7 @@ impl RuntimeService for NativeRuntime {
             Err(e) => return Err(e),
         };
         self.kill_and_wait(id).await?;
+        self.wait_shim_gone(id).await;
         self.cleanup_container(id, Some(&rec.cgroup))
     }
 

@@ -129,6 +129,39 @@ pub async fn alive(socket: &Path) -> bool {
     UnixStream::connect(socket).await.is_ok()
 }
 
+/// Waits (at most `timeout`) until the shim process `pid` has ended, mount namespace and
+/// all. `config` (its `shim.json`) guards against a reused pid: a process whose command line
+/// does not name it is not the shim, and is not waited for.
+pub async fn wait_gone(pid: i32, config: &Path, timeout: Duration) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    if pid <= 0 {
+        return;
+    }
+    // SAFETY: pidfd_open with a pid and no flags; it returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        // Gone already (or no pidfds on this kernel: nothing to wait with).
+        return;
+    }
+    // SAFETY: pidfd_open returned a descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // The descriptor pins this pid to the process it names now: check that it is the shim.
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let want = config.as_os_str().as_bytes();
+    if want.is_empty() || !cmdline.windows(want.len()).any(|w| w == want) {
+        return;
+    }
+    // A pidfd becomes readable when its process ends.
+    // SAFETY: the AsyncFd owns the descriptor from here on and nothing closes it under it.
+    let Ok(fd) = (unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+    }) else {
+        return;
+    };
+    let _ = tokio::time::timeout(timeout, fd.readable()).await;
+}
+
 /// Runs a command and collects its output.
 pub async fn exec_sync(
     socket: &Path,

@@ -120,8 +120,10 @@ pub struct SpecInput<'a> {
     pub config: &'a ContainerConfig,
     pub image: &'a RunConfig,
     pub sandbox: SandboxRef<'a>,
-    /// The mounted root filesystem.
+    /// Where the shim mounts the root filesystem.
     pub rootfs: &'a Path,
+    /// The image's snapshot directories, top first (the root filesystem's lower layers).
+    pub layers: &'a [PathBuf],
     pub termination_log: &'a Path,
     pub cgroup: &'a str,
 }
@@ -178,23 +180,24 @@ pub fn capabilities(sc: &LinuxContainerSecurityContext) -> Result<Vec<String>> {
     Ok(set)
 }
 
-/// Reads a file of the image without following a symlink out of the root.
-fn read_image_file(rootfs: &Path, rel: &str) -> String {
-    let p = rootfs.join(rel);
-    match std::fs::symlink_metadata(&p) {
-        Ok(m) if m.is_file() => std::fs::read_to_string(&p).unwrap_or_default(),
+/// Reads a file of the image (its merged layers, never following a symlink); empty when
+/// there is none or it cannot be read.
+fn read_image_file(layers: &[PathBuf], path: &str) -> String {
+    match rkube_images::merged::read_file(layers, path, 4 << 20) {
+        Ok(Some(d)) => String::from_utf8_lossy(&d).into_owned(),
         _ => String::new(),
     }
 }
 
-/// uid, gid, home and additional groups of the process.
+/// uid, gid and additional groups of the process, from the image's `/etc/passwd` and
+/// `/etc/group` (`layers`: its snapshot directories, top first).
 pub fn resolve_user(
-    rootfs: &Path,
+    layers: &[PathBuf],
     image_user: Option<&str>,
     sc: &LinuxContainerSecurityContext,
 ) -> Result<(u32, u32, Vec<u32>)> {
-    let passwd = read_image_file(rootfs, "etc/passwd");
-    let group = read_image_file(rootfs, "etc/group");
+    let passwd = read_image_file(layers, "/etc/passwd");
+    let group = read_image_file(layers, "/etc/group");
     let lookup_user = |u: &str| -> Option<(u32, u32, String)> {
         passwd.lines().find_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
@@ -343,7 +346,7 @@ pub fn build(input: &SpecInput) -> Result<Value> {
             "workingDir {cwd:?} is not an absolute path"
         )));
     }
-    let (uid, gid, extra_gids) = resolve_user(input.rootfs, input.image.user.as_deref(), sc)?;
+    let (uid, gid, extra_gids) = resolve_user(input.layers, input.image.user.as_deref(), sc)?;
     let caps = capabilities(sc)?;
 
     let mut mounts = vec![
@@ -597,21 +600,22 @@ mod tests {
             "root:x:0:\napp:x:1000:\nextra:x:2000:app\n",
         )
         .unwrap();
+        let layers = [dir.path().to_path_buf()];
         let sc = LinuxContainerSecurityContext::default();
-        assert_eq!(resolve_user(dir.path(), None, &sc).unwrap(), (0, 0, vec![]));
+        assert_eq!(resolve_user(&layers, None, &sc).unwrap(), (0, 0, vec![]));
         assert_eq!(
-            resolve_user(dir.path(), Some("app"), &sc).unwrap(),
+            resolve_user(&layers, Some("app"), &sc).unwrap(),
             (1000, 1000, vec![2000])
         );
         assert_eq!(
-            resolve_user(dir.path(), Some("1000:extra"), &sc).unwrap(),
+            resolve_user(&layers, Some("1000:extra"), &sc).unwrap(),
             (1000, 2000, vec![])
         );
         assert_eq!(
-            resolve_user(dir.path(), Some("4242"), &sc).unwrap(),
+            resolve_user(&layers, Some("4242"), &sc).unwrap(),
             (4242, 0, vec![])
         );
-        assert!(resolve_user(dir.path(), Some("nobody-here"), &sc).is_err());
+        assert!(resolve_user(&layers, Some("nobody-here"), &sc).is_err());
         let sc = LinuxContainerSecurityContext {
             run_as_user: Some(1000),
             run_as_group: Some(3000),
@@ -619,7 +623,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            resolve_user(dir.path(), Some("root"), &sc).unwrap(),
+            resolve_user(&layers, Some("root"), &sc).unwrap(),
             (1000, 3000, vec![2000, 4000])
         );
     }

@@ -23,7 +23,7 @@ fn releasable(smaps: &str) -> Vec<Mapping> {
     let mut out = Vec::new();
     // The mapping being read: (range, candidate so far).
     let mut current: Option<(Mapping, bool)> = None;
-    let mut finish = |cur: Option<(Mapping, bool)>, out: &mut Vec<Mapping>| {
+    let finish = |cur: Option<(Mapping, bool)>, out: &mut Vec<Mapping>| {
         if let Some((m, true)) = cur {
             out.push(m);
         }

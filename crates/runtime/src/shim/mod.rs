@@ -9,11 +9,13 @@
 //!    parent), making it independent of the agent: it keeps running when the agent restarts;
 //! 2. becomes a child subreaper, so the container's init and exec'd processes are its
 //!    children whatever libcontainer's intermediate processes do;
-//! 3. creates the container with libcontainer (stdio on pipes, or on a pseudo-terminal) and
+//! 3. moves into a mount namespace of its own and mounts the container's root filesystem
+//!    there ([`rootfs`]);
+//! 4. creates the container with libcontainer (stdio on pipes, or on a pseudo-terminal) and
 //!    reports `ok` or the error on file descriptor 3 to the runtime;
-//! 4. serves [`protocol::Request`]s on a unix socket: start, kill, wait, reopen-log, exec
+//! 5. serves [`protocol::Request`]s on a unix socket: start, kill, wait, reopen-log, exec
 //!    and attach (streamed in frames);
-//! 5. writes the container's output as CRI log lines ([`logs`]), forwards the signals it
+//! 6. writes the container's output as CRI log lines ([`logs`]), forwards the signals it
 //!    receives to the container, and when the container exits records the exit code, time
 //!    and reason (`OOMKilled` when the cgroup's OOM counter moved) in `status.json`,
 //!    removes libcontainer's state and the container cgroup, and exits.
@@ -21,6 +23,7 @@
 pub mod logs;
 mod memory;
 pub mod protocol;
+mod rootfs;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -208,6 +211,7 @@ fn run(config_path: &Path) -> Result<(), String> {
             std::io::Error::last_os_error()
         ));
     }
+    rootfs::setup(&cfg.rootfs)?;
     let stdio = make_stdio(cfg.tty, cfg.stdin).map_err(|e| format!("container stdio: {e}"))?;
     let log = LogWriter::open(&cfg.log_path, cfg.log_max_bytes, cfg.log_max_files)
         .map_err(|e| format!("opening log {}: {e}", cfg.log_path.display()))?;
@@ -327,6 +331,24 @@ struct Shim {
     pty: Option<OwnedFd>,
     exited: watch::Sender<bool>,
     execs: ExitWaiters,
+    /// Connections being served.
+    connections: watch::Sender<usize>,
+}
+
+/// Counts a connection while it is served.
+struct Served(watch::Sender<usize>);
+
+impl Served {
+    fn new(n: &watch::Sender<usize>) -> Self {
+        n.send_modify(|n| *n += 1);
+        Self(n.clone())
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 fn pipe_receiver(fd: OwnedFd) -> std::io::Result<pipe::Receiver> {
@@ -408,11 +430,32 @@ impl Shim {
             pty,
             exited: watch::channel(false).0,
             execs: RefCell::new(HashMap::new()),
+            connections: watch::channel(0).0,
         }
     }
 
     fn init_pid(&self) -> i32 {
         self.status.borrow().pid
+    }
+
+    /// Reaps every child that has ended, handing exec'd processes' exit codes to their
+    /// sessions; returns init's exit code when init was among them.
+    fn reap(&self) -> Option<i32> {
+        let mut init_exit = None;
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => return init_exit,
+                Ok(ws) => {
+                    if let Some((pid, code)) = exit_code(ws) {
+                        if pid == self.init_pid() {
+                            init_exit = Some(code);
+                        } else if let Some(tx) = self.execs.borrow_mut().remove(&pid) {
+                            let _ = tx.send(code);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     async fn serve(
@@ -474,29 +517,18 @@ impl Shim {
                 loop {
                     if let Ok((conn, _)) = listener.accept().await {
                         let me = me.clone();
-                        tokio::task::spawn_local(async move { me.handle(conn).await });
+                        let served = Served::new(&me.connections);
+                        tokio::task::spawn_local(async move {
+                            me.handle(conn).await;
+                            drop(served);
+                        });
                     }
                 }
             });
         }
         // Reap children until init exits.
         let init_status = loop {
-            let mut init_exit = None;
-            loop {
-                match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                    Ok(WaitStatus::StillAlive) | Err(_) => break,
-                    Ok(ws) => {
-                        if let Some((pid, code)) = exit_code(ws) {
-                            if pid == self.init_pid() {
-                                init_exit = Some(code);
-                            } else if let Some(tx) = self.execs.borrow_mut().remove(&pid) {
-                                let _ = tx.send(code);
-                            }
-                        }
-                    }
-                }
-            }
-            if let Some(code) = init_exit {
+            if let Some(code) = self.reap() {
                 break code;
             }
             sigchld.recv().await;
@@ -531,8 +563,23 @@ impl Shim {
         let _ = crate::cgroups::remove(&self.cfg.cgroup);
         let _ = std::fs::remove_file(&self.cfg.socket);
         self.exited.send_replace(true);
-        // Let waiters and attached clients read the end.
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Let waiters, attached clients and exec sessions (whose processes died with the
+        // container's init; reaped here) read the end; a client that does not read gets a
+        // second.
+        let mut served = self.connections.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            loop {
+                self.reap();
+                if *served.borrow_and_update() == 0 {
+                    return;
+                }
+                tokio::select! {
+                    _ = sigchld.recv() => {}
+                    _ = served.changed() => {}
+                }
+            }
+        })
+        .await;
         Ok(())
     }
 

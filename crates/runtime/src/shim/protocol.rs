@@ -53,6 +53,22 @@ pub struct ShimConfig {
     pub stdin_once: bool,
     /// The container's cgroup (for the OOM kill counter).
     pub cgroup: String,
+    /// The container's root filesystem, which the shim mounts in its own mount namespace.
+    pub rootfs: RootfsConfig,
+}
+
+/// An overlay of an image's snapshots with the container's writable layer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootfsConfig {
+    /// The snapshot directories, top layer first.
+    pub lowers: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    /// The mount point (the bundle's `rootfs`).
+    pub target: PathBuf,
+    /// A directory (absolute in the container) to create if the image lacks it: the
+    /// working directory.
+    pub make_dir: Option<String>,
 }
 
 /// The lifecycle state a shim reports.
