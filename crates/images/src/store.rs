@@ -321,7 +321,13 @@ impl ImageStore {
     /// Records that `container_id` uses `image_id`.
     pub fn add_lease(&self, container_id: &str, image_id: &str) -> Result<()> {
         check_plain_name(container_id)?;
-        write_atomic(&self.leases.join(container_id), image_id.as_bytes())
+        // Not synced to disk (one fsync per container creation is slow): a lease lost in a
+        // crash only guards a container that the crash has ended anyway.
+        let path = self.leases.join(container_id);
+        let tmp = self.leases.join(format!(".{container_id}.tmp"));
+        std::fs::write(&tmp, image_id.as_bytes())
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(io(format!("writing {}", path.display())))
     }
 
     /// Drops a container's lease (absent is fine).
@@ -340,6 +346,10 @@ impl ImageStore {
         let mut out = Vec::new();
         for e in std::fs::read_dir(&self.leases).map_err(io("listing image leases"))? {
             let e = e.map_err(io("listing image leases"))?;
+            // `.<id>.tmp`: a lease being written (or one a crash interrupted).
+            if e.file_name().as_encoded_bytes().starts_with(b".") {
+                continue;
+            }
             if std::fs::read_to_string(e.path()).is_ok_and(|s| s == image_id) {
                 out.push(e.file_name().to_string_lossy().into_owned());
             }

@@ -785,6 +785,13 @@ async fn sandbox_lifecycle_and_image_use() {
         .await
         .unwrap();
     assert_eq!(listed.len(), 1);
+    // A creation that fails does not keep its name.
+    let mut bad = container("retry", "busybox", &["sleep", "3600"]);
+    bad.working_dir = "relative".into();
+    let err = h.rt.create_container(&sb.0, &bad, &sb.1).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    h.run(&sb, container("retry", "busybox", &["sleep", "3600"]))
+        .await;
     let status = h.rt.pod_sandbox_status(&sb.0).await.unwrap();
     assert_eq!(status.state, SandboxState::Ready);
     assert!(status.network_namespace.as_ref().unwrap().exists());

@@ -27,8 +27,10 @@ mod sandbox;
 mod shim_client;
 pub mod spec;
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -106,6 +108,9 @@ struct ContainerRecord {
 pub struct NativeRuntime {
     cfg: NativeConfig,
     images: ImageStore,
+    /// One lock per sandbox, held while a container of it is created: names are claimed
+    /// one at a time (the kubelet creates a pod's containers one after another anyway).
+    creating: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 fn random_id() -> Result<String> {
@@ -177,7 +182,11 @@ impl NativeRuntime {
             std::fs::create_dir_all(&d).map_err(io(format!("creating {}", d.display())))?;
         }
         let images = ImageStore::open(cfg.root.join("images"))?;
-        Ok(Self { cfg, images })
+        Ok(Self {
+            cfg,
+            images,
+            creating: Default::default(),
+        })
     }
 
     /// The image store.
@@ -226,6 +235,47 @@ impl NativeRuntime {
             self.cfg.cgroup_root.trim_end_matches('/'),
             &sandbox_id[..sandbox_id.len().min(16)]
         )
+    }
+
+    /// The file that claims a container name (and attempt) in a sandbox; it holds the id.
+    fn name_file(&self, sandbox_id: &str, m: &ContainerMetadata) -> PathBuf {
+        self.sandbox_dir(sandbox_id)
+            .join("names")
+            .join(format!("{}-{}", m.attempt, m.name))
+    }
+
+    /// The ids of a sandbox's containers (from its name files).
+    fn sandbox_container_ids(&self, sandbox_id: &str) -> Vec<String> {
+        let Ok(rd) = std::fs::read_dir(self.sandbox_dir(sandbox_id).join("names")) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .filter(|id| check_id(id, "container").is_ok())
+            .collect()
+    }
+
+    fn creation_lock(&self, sandbox_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut m = self.creating.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(sandbox_id.to_string()).or_default().clone()
+    }
+
+    /// Claims a container name in a sandbox for `id`; refuses a name a container holds. A
+    /// claim whose container never got its `container.json` (its creation failed, or the
+    /// agent stopped during it) is stale and taken over: creations of one sandbox's
+    /// containers do not overlap (see `creating`).
+    fn claim_name(&self, sandbox_id: &str, m: &ContainerMetadata, id: &str) -> Result<()> {
+        let p = self.name_file(sandbox_id, m);
+        if let Ok(holder) = std::fs::read_to_string(&p)
+            && check_id(&holder, "container").is_ok()
+            && self.container_dir(&holder).join("container.json").exists()
+        {
+            return Err(Error::AlreadyExists(format!(
+                "container {:?} attempt {} in pod sandbox {sandbox_id}",
+                m.name, m.attempt
+            )));
+        }
+        write_file(&p, id)
     }
 
     fn load_sandbox(&self, id: &str) -> Result<SandboxRecord> {
@@ -478,7 +528,8 @@ impl RuntimeService for NativeRuntime {
     async fn run_pod_sandbox(&self, config: &PodSandboxConfig) -> Result<String> {
         let id = random_id()?;
         let dir = self.sandbox_dir(&id);
-        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        std::fs::create_dir_all(dir.join("names"))
+            .map_err(io(format!("creating {}", dir.display())))?;
         let result = async {
             let hostname = if config.hostname.is_empty() {
                 config.metadata.name.clone()
@@ -547,19 +598,19 @@ impl RuntimeService for NativeRuntime {
             Err(e) => return Err(e),
             Ok(_) => {}
         }
-        for c in self
-            .list_containers(&ContainerFilter {
-                pod_sandbox_id: Some(id.to_string()),
-                ..Default::default()
-            })
-            .await?
-        {
-            self.remove_container(&c.id).await?;
+        // Every container that claimed a name here, half-made ones included.
+        for c in self.sandbox_container_ids(id) {
+            self.remove_container(&c).await?;
         }
         sandbox::unpin(&self.ns_dir(id))?;
         crate::cgroups::remove(&self.pod_cgroup(id)).map_err(io("removing the pod cgroup"))?;
         let dir = self.sandbox_dir(id);
-        std::fs::remove_dir_all(&dir).map_err(io(format!("removing {}", dir.display())))
+        std::fs::remove_dir_all(&dir).map_err(io(format!("removing {}", dir.display())))?;
+        self.creating
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        Ok(())
     }
 
     async fn pod_sandbox_status(&self, id: &str) -> Result<PodSandboxStatus> {
@@ -626,22 +677,12 @@ impl RuntimeService for NativeRuntime {
             .images
             .get(&config.image.image)?
             .ok_or_else(|| Error::NotFound(format!("image {:?}", config.image.image)))?;
-        for c in self
-            .list_containers(&ContainerFilter {
-                pod_sandbox_id: Some(sandbox_id.to_string()),
-                ..Default::default()
-            })
-            .await?
-        {
-            if c.metadata == config.metadata {
-                return Err(Error::AlreadyExists(format!(
-                    "container {:?} attempt {} in pod sandbox {sandbox_id}",
-                    config.metadata.name, config.metadata.attempt
-                )));
-            }
-        }
+        let lock = self.creation_lock(sandbox_id);
+        let _creating = lock.lock().await;
         let id = random_id()?;
+        self.claim_name(sandbox_id, &config.metadata, &id)?;
         if let Err(e) = self.create_inner(&id, &sb, config, &image).await {
+            let _ = std::fs::remove_file(self.name_file(sandbox_id, &config.metadata));
             let cgroup = format!("{}/{}", self.pod_cgroup(sandbox_id), &id[..16]);
             // The shim may have been started and failed; make sure nothing of it stays.
             self.kill_and_wait(&id).await.ok();
@@ -704,12 +745,22 @@ impl RuntimeService for NativeRuntime {
         };
         self.kill_and_wait(id).await?;
         self.wait_shim_gone(id).await;
-        self.cleanup_container(id, Some(&rec.cgroup))
+        self.cleanup_container(id, Some(&rec.cgroup))?;
+        let name = self.name_file(&rec.sandbox_id, &rec.config.metadata);
+        if std::fs::read_to_string(&name).is_ok_and(|holder| holder == id) {
+            let _ = std::fs::remove_file(&name);
+        }
+        Ok(())
     }
 
     async fn list_containers(&self, filter: &ContainerFilter) -> Result<Vec<Container>> {
         let mut out = Vec::new();
-        for id in self.ids("containers")? {
+        let ids = match &filter.pod_sandbox_id {
+            // A sandbox's own containers, without reading every container's record.
+            Some(sb) if check_id(sb, "pod sandbox").is_ok() => self.sandbox_container_ids(sb),
+            _ => self.ids("containers")?,
+        };
+        for id in ids {
             if filter.id.as_ref().is_some_and(|f| *f != id) {
                 continue;
             }
