@@ -199,6 +199,16 @@ async fn isolation_inside_and_across_sandboxes() {
             .any(|l| l.split(' ').nth(4) == Some(rootfs.to_str().unwrap())),
         "{shim_mounts}"
     );
+    // Its mount namespace holds its own pod's pinned namespaces and not the other pod's.
+    let ns = h.dir.path().join("run/ns");
+    let pinned = |sb: &str| {
+        shim_mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|mp| mp.starts_with(ns.join(sb).to_str().unwrap()))
+            .count()
+    };
+    assert_eq!((pinned(&a.0), pinned(&b.0)), (3, 0), "{shim_mounts}");
     // The network namespace is shared inside the pod …
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

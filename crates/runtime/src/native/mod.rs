@@ -23,7 +23,7 @@
 //! waits; `start_container` asks the shim to start it; the shim records its exit;
 //! `remove_container` deletes what is left.
 
-mod sandbox;
+pub(crate) mod sandbox;
 mod shim_client;
 pub mod spec;
 
@@ -111,6 +111,9 @@ pub struct NativeRuntime {
     /// One lock per sandbox, held while a container of it is created: names are claimed
     /// one at a time (the kubelet creates a pod's containers one after another anyway).
     creating: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Held (shared) while namespaces are pinned under `<run>/ns`, and exclusively to mount
+    /// or unmount the tmpfs there.
+    ns_root: tokio::sync::RwLock<()>,
 }
 
 fn random_id() -> Result<String> {
@@ -186,6 +189,7 @@ impl NativeRuntime {
             cfg,
             images,
             creating: Default::default(),
+            ns_root: Default::default(),
         })
     }
 
@@ -203,7 +207,38 @@ impl NativeRuntime {
     }
 
     fn ns_dir(&self, id: &str) -> PathBuf {
-        self.cfg.run_root.join("ns").join(id)
+        self.ns_root_dir().join(id)
+    }
+
+    fn ns_root_dir(&self) -> PathBuf {
+        self.cfg.run_root.join("ns")
+    }
+
+    /// Pins a new sandbox's namespaces, mounting the tmpfs at `<run>/ns` first if needed.
+    async fn pin(&self, id: &str, hostname: String, pins: sandbox::Pins) -> Result<()> {
+        let root = self.ns_root_dir();
+        loop {
+            let shared = self.ns_root.read().await;
+            if sandbox::is_ns_root_mounted(&root) {
+                let nsdir = self.ns_dir(id);
+                let res =
+                    tokio::task::spawn_blocking(move || sandbox::pin(&nsdir, &hostname, pins))
+                        .await
+                        .map_err(|e| Error::Runtime(format!("namespace task: {e}")))?;
+                drop(shared);
+                return res;
+            }
+            drop(shared);
+            let _exclusive = self.ns_root.write().await;
+            sandbox::mount_ns_root(&root)?;
+        }
+    }
+
+    /// Unpins a sandbox's namespaces; the last one out unmounts the tmpfs at `<run>/ns`.
+    async fn unpin(&self, id: &str) -> Result<()> {
+        sandbox::unpin(&self.ns_dir(id))?;
+        let _exclusive = self.ns_root.write().await;
+        sandbox::unmount_ns_root_if_unused(&self.ns_root_dir())
     }
 
     fn container_dir(&self, id: &str) -> PathBuf {
@@ -476,6 +511,12 @@ impl NativeRuntime {
             stdin: config.stdin,
             stdin_once: config.stdin_once,
             cgroup,
+            pins_root: self.ns_root_dir(),
+            pins: [(pins.net, "net"), (pins.ipc, "ipc"), (pins.uts, "uts")]
+                .into_iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, name)| nsdir.join(name))
+                .collect(),
             rootfs: RootfsConfig {
                 lowers,
                 upper: dir.join("upper"),
@@ -548,11 +589,8 @@ impl RuntimeService for NativeRuntime {
             write_file(&dir.join("hostname"), &format!("{host_name}\n"))?;
             crate::cgroups::create(&self.pod_cgroup(&id), config.resources.as_ref())
                 .map_err(io("creating the pod cgroup"))?;
-            let nsdir = self.ns_dir(&id);
-            let pins = sandbox::Pins::for_config(config);
-            tokio::task::spawn_blocking(move || sandbox::pin(&nsdir, &hostname, pins))
-                .await
-                .map_err(|e| Error::Runtime(format!("namespace task: {e}")))??;
+            self.pin(&id, hostname, sandbox::Pins::for_config(config))
+                .await?;
             write_json(
                 &dir.join("sandbox.json"),
                 &SandboxRecord {
@@ -565,7 +603,7 @@ impl RuntimeService for NativeRuntime {
         }
         .await;
         if let Err(e) = result {
-            let _ = sandbox::unpin(&self.ns_dir(&id));
+            let _ = self.unpin(&id).await;
             let _ = crate::cgroups::remove(&self.pod_cgroup(&id));
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
@@ -584,7 +622,7 @@ impl RuntimeService for NativeRuntime {
         {
             self.kill_and_wait(&c.id).await?;
         }
-        sandbox::unpin(&self.ns_dir(id))?;
+        self.unpin(id).await?;
         if sb.state != SandboxState::NotReady {
             sb.state = SandboxState::NotReady;
             write_json(&self.sandbox_dir(id).join("sandbox.json"), &sb)?;
@@ -602,7 +640,7 @@ impl RuntimeService for NativeRuntime {
         for c in self.sandbox_container_ids(id) {
             self.remove_container(&c).await?;
         }
-        sandbox::unpin(&self.ns_dir(id))?;
+        self.unpin(id).await?;
         crate::cgroups::remove(&self.pod_cgroup(id)).map_err(io("removing the pod cgroup"))?;
         let dir = self.sandbox_dir(id);
         std::fs::remove_dir_all(&dir).map_err(io(format!("removing {}", dir.display())))?;

@@ -53,6 +53,10 @@ pub struct ShimConfig {
     pub stdin_once: bool,
     /// The container's cgroup (for the OOM kill counter).
     pub cgroup: String,
+    /// `<run>/ns` (a tmpfs of its own) and the pinned namespaces under it that the
+    /// container joins: the shim keeps only those in its mount namespace.
+    pub pins_root: PathBuf,
+    pub pins: Vec<PathBuf>,
     /// The container's root filesystem, which the shim mounts in its own mount namespace.
     pub rootfs: RootfsConfig,
 }

@@ -11,19 +11,25 @@
 //!
 //! The namespace is a slave of the host's: mounts the host makes later (volumes with
 //! `HostToContainer` propagation) still reach the container, and nothing the shim mounts
-//! reaches the host. Copies of other pods' pinned namespaces go away when the runtime
-//! unpins them (it unmounts and deletes the pin file, which detaches the copies in every
-//! other mount namespace).
+//! reaches the host.
+//!
+//! The copy of the host's mount table holds every pod's pinned namespaces (`<run>/ns`). The
+//! shim keeps only its own pod's: it opens them, lazily unmounts its copy of the whole
+//! `<run>/ns` tmpfs and binds the ones it opened onto a fresh tmpfs at the same paths (where
+//! the container's spec names them). So the shim's mount table stays the same size however
+//! many pods run, and no shim keeps another pod's namespaces alive.
 
-use std::path::Path;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
 
-use nix::mount::MsFlags;
+use nix::mount::{MntFlags, MsFlags};
 
 use super::protocol::RootfsConfig;
 
-/// Moves the (single-threaded) shim into a mount namespace of its own and mounts the
-/// container's root filesystem there.
-pub fn setup(r: &RootfsConfig) -> Result<(), String> {
+/// Moves the (single-threaded) shim into a mount namespace of its own, keeps only the
+/// pinned namespaces `pins` under `pins_root` there, and mounts the container's root
+/// filesystem.
+pub fn setup(r: &RootfsConfig, pins_root: &Path, pins: &[PathBuf]) -> Result<(), String> {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
         .map_err(|e| format!("creating the shim's mount namespace: {e}"))?;
     nix::mount::mount(
@@ -34,10 +40,48 @@ pub fn setup(r: &RootfsConfig) -> Result<(), String> {
         None::<&str>,
     )
     .map_err(|e| format!("making the shim's mounts slaves of the host's: {e}"))?;
+    if !pins.is_empty() && crate::native::sandbox::is_ns_root_mounted(pins_root) {
+        keep_only(pins_root, pins)?;
+    }
     rkube_images::mount::mount_overlay(&r.lowers, &r.upper, &r.work, &r.target)
         .map_err(|e| format!("mounting the container's root filesystem: {e}"))?;
     if let Some(d) = &r.make_dir {
         make_dir_in_rootfs(&r.target, d);
+    }
+    Ok(())
+}
+
+/// Replaces the tmpfs at `root` (in the shim's namespace) by one holding only `pins`.
+fn keep_only(root: &Path, pins: &[PathBuf]) -> Result<(), String> {
+    let mut open = Vec::new();
+    for p in pins {
+        let f = std::fs::File::open(p).map_err(|e| format!("opening {}: {e}", p.display()))?;
+        open.push((p, f));
+    }
+    nix::mount::umount2(root, MntFlags::MNT_DETACH)
+        .map_err(|e| format!("unmounting the shim's copy of {}: {e}", root.display()))?;
+    nix::mount::mount(
+        Some("tmpfs"),
+        root,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=0700,size=64k"),
+    )
+    .map_err(|e| format!("mounting a tmpfs at {}: {e}", root.display()))?;
+    for (p, f) in open {
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        }
+        std::fs::File::create(p).map_err(|e| format!("creating {}: {e}", p.display()))?;
+        let src = format!("/proc/self/fd/{}", f.as_raw_fd());
+        nix::mount::mount(
+            Some(src.as_str()),
+            p.as_path(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| format!("binding {}: {e}", p.display()))?;
     }
     Ok(())
 }
