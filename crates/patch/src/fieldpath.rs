@@ -51,7 +51,11 @@ impl PathElement {
 
     /// Parses a `FieldsV1` key.
     pub fn from_fields_v1_key(s: &str) -> Result<PathElement, PatchError> {
-        let bad = || PatchError::BadRequest(format!("invalid managedFields: unrecognized path element {s:?}"));
+        let bad = || {
+            PatchError::BadRequest(format!(
+                "invalid managedFields: unrecognized path element {s:?}"
+            ))
+        };
         let (prefix, rest) = s.split_once(':').ok_or_else(bad)?;
         match prefix {
             "f" => Ok(PathElement::Field(rest.to_string())),
@@ -63,7 +67,9 @@ impl PathElement {
                 }
                 _ => Err(bad()),
             },
-            "v" => serde_json::from_str::<Value>(rest).map(PathElement::Value).map_err(|_| bad()),
+            "v" => serde_json::from_str::<Value>(rest)
+                .map(PathElement::Value)
+                .map_err(|_| bad()),
             "i" => rest.parse().map(PathElement::Index).map_err(|_| bad()),
             _ => Err(bad()),
         }
@@ -83,7 +89,10 @@ pub(crate) fn canonical(v: &Value) -> String {
                 .collect();
             format!("{{{}}}", parts.join(","))
         }
-        Value::Array(a) => format!("[{}]", a.iter().map(canonical).collect::<Vec<_>>().join(",")),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(canonical).collect::<Vec<_>>().join(",")
+        ),
         other => other.to_string(),
     }
 }
@@ -102,7 +111,10 @@ impl fmt::Display for PathElement {
         match self {
             PathElement::Field(n) => write!(f, ".{n}"),
             PathElement::Key(kv) => {
-                let parts: Vec<String> = kv.iter().map(|(k, v)| format!("{k}={}", value_to_string(v))).collect();
+                let parts: Vec<String> = kv
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", value_to_string(v)))
+                    .collect();
                 write!(f, "[{}]", parts.join(","))
             }
             PathElement::Value(v) => write!(f, "[={}]", value_to_string(v)),
@@ -157,7 +169,12 @@ impl fmt::Display for Path {
 impl Path {
     /// A path of field names (`Path::fields(&["spec", "replicas"])`).
     pub fn fields(names: &[&str]) -> Path {
-        Path(names.iter().map(|n| PathElement::Field(n.to_string())).collect())
+        Path(
+            names
+                .iter()
+                .map(|n| PathElement::Field(n.to_string()))
+                .collect(),
+        )
     }
 }
 
@@ -326,7 +343,9 @@ impl Set {
             }
             let pe = PathElement::from_fields_v1_key(k)?;
             let child_obj = child.as_object().ok_or_else(|| {
-                PatchError::BadRequest(format!("invalid managedFields: value of {k:?} must be an object"))
+                PatchError::BadRequest(format!(
+                    "invalid managedFields: value of {k:?} must be an object"
+                ))
             })?;
             if child_obj.is_empty() || child_obj.contains_key(".") {
                 set.members.insert(pe.clone());
@@ -370,9 +389,26 @@ mod tests {
         assert!(!set.has(&[f("spec")]));
         assert!(set.has(&[f("spec"), f("replicas")]));
         let key = PathElement::Key(vec![("name".into(), json!("nginx"))]);
-        assert!(set.has(&[f("spec"), f("template"), f("spec"), f("containers"), key.clone()]));
-        assert!(set.has(&[f("spec"), f("template"), f("spec"), f("containers"), key, f("image")]));
-        assert!(set.has(&[f("metadata2"), f("finalizers"), PathElement::Value(json!("a/b"))]));
+        assert!(set.has(&[
+            f("spec"),
+            f("template"),
+            f("spec"),
+            f("containers"),
+            key.clone()
+        ]));
+        assert!(set.has(&[
+            f("spec"),
+            f("template"),
+            f("spec"),
+            f("containers"),
+            key,
+            f("image")
+        ]));
+        assert!(set.has(&[
+            f("metadata2"),
+            f("finalizers"),
+            PathElement::Value(json!("a/b"))
+        ]));
         assert!(set.has(&[f("metadata2"), f("list"), PathElement::Index(3)]));
         assert_eq!(set.to_fields_v1(), v);
     }
@@ -382,12 +418,24 @@ mod tests {
         let p = Path(vec![
             f("spec"),
             f("containers"),
-            PathElement::Key(vec![("containerPort".into(), json!(80)), ("protocol".into(), json!("TCP"))]),
+            PathElement::Key(vec![
+                ("containerPort".into(), json!(80)),
+                ("protocol".into(), json!("TCP")),
+            ]),
             f("hostPort"),
         ]);
-        assert_eq!(p.to_string(), ".spec.containers[containerPort=80,protocol=\"TCP\"].hostPort");
-        assert_eq!(Path(vec![f("finalizers"), PathElement::Value(json!("x"))]).to_string(), ".finalizers[=\"x\"]");
-        assert_eq!(Path(vec![f("a"), PathElement::Index(2)]).to_string(), ".a[2]");
+        assert_eq!(
+            p.to_string(),
+            ".spec.containers[containerPort=80,protocol=\"TCP\"].hostPort"
+        );
+        assert_eq!(
+            Path(vec![f("finalizers"), PathElement::Value(json!("x"))]).to_string(),
+            ".finalizers[=\"x\"]"
+        );
+        assert_eq!(
+            Path(vec![f("a"), PathElement::Index(2)]).to_string(),
+            ".a[2]"
+        );
     }
 
     #[test]
@@ -400,21 +448,35 @@ mod tests {
         b.insert(&[f("a"), f("b")]);
         b.insert(&[f("e")]);
         let d = a.difference(&b);
-        assert_eq!(d.paths(), vec![Path::fields(&["a", "c"]), Path::fields(&["d"])]);
+        assert_eq!(
+            d.paths(),
+            vec![Path::fields(&["a", "c"]), Path::fields(&["d"])]
+        );
         let i = a.intersection(&b);
         assert_eq!(i.paths(), vec![Path::fields(&["a", "b"])]);
         let u = a.union(&b);
         assert_eq!(u.paths().len(), 4);
         let mut top = Set::new();
         top.insert(&[f("a")]);
-        assert_eq!(a.recursive_difference(&top).paths(), vec![Path::fields(&["d"])]);
+        assert_eq!(
+            a.recursive_difference(&top).paths(),
+            vec![Path::fields(&["d"])]
+        );
         assert!(a.difference(&a).is_empty());
     }
 
     #[test]
     fn bad_fields_v1_is_a_bad_request() {
-        for bad in [json!({"x:y": {}}), json!({"f:a": 1}), json!([]), json!({"k:notjson": {}})] {
-            assert!(matches!(Set::from_fields_v1(&bad), Err(PatchError::BadRequest(_))), "{bad}");
+        for bad in [
+            json!({"x:y": {}}),
+            json!({"f:a": 1}),
+            json!([]),
+            json!({"k:notjson": {}}),
+        ] {
+            assert!(
+                matches!(Set::from_fields_v1(&bad), Err(PatchError::BadRequest(_))),
+                "{bad}"
+            );
         }
     }
 }

@@ -35,7 +35,8 @@ pub fn apply(doc: &Value, patch: &Value) -> Result<Value, PatchError> {
 
 /// Like [`apply`] but parses the patch bytes first.
 pub fn apply_bytes(doc: &Value, patch: &[u8]) -> Result<Value, PatchError> {
-    let patch: Value = serde_json::from_slice(patch).map_err(|e| PatchError::BadRequest(e.to_string()))?;
+    let patch: Value =
+        serde_json::from_slice(patch).map_err(|e| PatchError::BadRequest(e.to_string()))?;
     apply(doc, &patch)
 }
 
@@ -56,7 +57,9 @@ pub fn parse_pointer(p: &str) -> Result<Vec<String>, PatchError> {
         return Ok(Vec::new());
     }
     let Some(rest) = p.strip_prefix('/') else {
-        return Err(PatchError::Invalid(format!("JSON pointer {p:?} must start with \"/\"")));
+        return Err(PatchError::Invalid(format!(
+            "JSON pointer {p:?} must start with \"/\""
+        )));
     };
     rest.split('/')
         .map(|tok| {
@@ -67,7 +70,11 @@ pub fn parse_pointer(p: &str) -> Result<Vec<String>, PatchError> {
                     match chars.next() {
                         Some('0') => out.push('~'),
                         Some('1') => out.push('/'),
-                        _ => return Err(PatchError::Invalid(format!("invalid escape in JSON pointer {p:?}"))),
+                        _ => {
+                            return Err(PatchError::Invalid(format!(
+                                "invalid escape in JSON pointer {p:?}"
+                            )));
+                        }
                     }
                 } else {
                     out.push(c);
@@ -78,24 +85,36 @@ pub fn parse_pointer(p: &str) -> Result<Vec<String>, PatchError> {
         .collect()
 }
 
-fn str_field<'a>(op: &'a Map<String, Value>, name: &str, kind: &str) -> Result<&'a str, PatchError> {
+fn str_field<'a>(
+    op: &'a Map<String, Value>,
+    name: &str,
+    kind: &str,
+) -> Result<&'a str, PatchError> {
     match op.get(name) {
         Some(Value::String(s)) => Ok(s),
-        _ => Err(PatchError::BadRequest(format!("{kind} operation missing {name} field"))),
+        _ => Err(PatchError::BadRequest(format!(
+            "{kind} operation missing {name} field"
+        ))),
     }
 }
 
 fn apply_op(doc: &mut Value, op: &Map<String, Value>) -> Result<(), PatchError> {
     let kind = match op.get("op") {
         Some(Value::String(s)) => s.as_str(),
-        _ => return Err(PatchError::BadRequest("Unexpected kind: : unknown object type".to_string())),
+        _ => {
+            return Err(PatchError::BadRequest(
+                "Unexpected kind: : unknown object type".to_string(),
+            ));
+        }
     };
     match kind {
         "add" | "replace" | "test" => {
             let path = str_field(op, "path", kind)?;
             let value = op
                 .get("value")
-                .ok_or_else(|| PatchError::BadRequest(format!("{kind} operation missing value field")))?
+                .ok_or_else(|| {
+                    PatchError::BadRequest(format!("{kind} operation missing value field"))
+                })?
                 .clone();
             let tokens = parse_pointer(path)?;
             match kind {
@@ -115,7 +134,9 @@ fn apply_op(doc: &mut Value, op: &Map<String, Value>) -> Result<(), PatchError> 
             let from_tokens = parse_pointer(from)?;
             let tokens = parse_pointer(path)?;
             let value = if kind == "move" {
-                if tokens.len() > from_tokens.len() && tokens[..from_tokens.len()] == from_tokens[..] {
+                if tokens.len() > from_tokens.len()
+                    && tokens[..from_tokens.len()] == from_tokens[..]
+                {
                     return Err(PatchError::Invalid(format!(
                         "move operation does not apply: cannot move {from} into its own child {path}"
                     )));
@@ -130,7 +151,9 @@ fn apply_op(doc: &mut Value, op: &Map<String, Value>) -> Result<(), PatchError> 
             };
             add(doc, &tokens, value, path)
         }
-        other => Err(PatchError::BadRequest(format!("Unexpected kind: {other}: unknown object type"))),
+        other => Err(PatchError::BadRequest(format!(
+            "Unexpected kind: {other}: unknown object type"
+        ))),
     }
 }
 
@@ -178,7 +201,11 @@ fn add(doc: &mut Value, tokens: &[String], value: Value, path: &str) -> Result<(
         *doc = value;
         return Ok(());
     };
-    let missing = || PatchError::Invalid(format!("add operation does not apply: doc is missing path: \"{path}\": missing value"));
+    let missing = || {
+        PatchError::Invalid(format!(
+            "add operation does not apply: doc is missing path: \"{path}\": missing value"
+        ))
+    };
     let parent = parent_mut(doc, tokens).ok_or_else(missing)?;
     match parent {
         Value::Object(m) => {
@@ -200,10 +227,14 @@ fn add(doc: &mut Value, tokens: &[String], value: Value, path: &str) -> Result<(
 
 fn remove(doc: &mut Value, tokens: &[String], path: &str) -> Result<Value, PatchError> {
     let Some(last) = tokens.last() else {
-        return Err(PatchError::Invalid(format!("error in remove for path: '{path}': cannot remove the whole document")));
+        return Err(PatchError::Invalid(format!(
+            "error in remove for path: '{path}': cannot remove the whole document"
+        )));
     };
     let parent = parent_mut(doc, tokens).ok_or_else(|| {
-        PatchError::Invalid(format!("remove operation does not apply: doc is missing path: \"{path}\": missing value"))
+        PatchError::Invalid(format!(
+            "remove operation does not apply: doc is missing path: \"{path}\": missing value"
+        ))
     })?;
     match parent {
         Value::Object(m) => m.remove(last).ok_or_else(|| {
@@ -230,9 +261,15 @@ fn replace(doc: &mut Value, tokens: &[String], value: Value, path: &str) -> Resu
         *doc = value;
         return Ok(());
     };
-    let missing_key = || PatchError::Invalid(format!("replace operation does not apply: doc is missing key: {path}: missing value"));
+    let missing_key = || {
+        PatchError::Invalid(format!(
+            "replace operation does not apply: doc is missing key: {path}: missing value"
+        ))
+    };
     let parent = parent_mut(doc, tokens).ok_or_else(|| {
-        PatchError::Invalid(format!("replace operation does not apply: doc is missing path: {path}: missing value"))
+        PatchError::Invalid(format!(
+            "replace operation does not apply: doc is missing path: {path}: missing value"
+        ))
     })?;
     match parent {
         Value::Object(m) => match m.get_mut(last) {
@@ -259,7 +296,9 @@ fn replace(doc: &mut Value, tokens: &[String], value: Value, path: &str) -> Resu
 fn test(doc: &Value, tokens: &[String], value: &Value, path: &str) -> Result<(), PatchError> {
     let failed = || PatchError::Invalid(format!("testing value {path} failed: test failed"));
     if !tokens.is_empty() && get(doc, &tokens[..tokens.len() - 1]).is_none() {
-        return Err(PatchError::Invalid(format!("test operation does not apply: is missing path: {path}: missing value")));
+        return Err(PatchError::Invalid(format!(
+            "test operation does not apply: is missing path: {path}: missing value"
+        )));
     }
     match get(doc, tokens) {
         None if value.is_null() => Ok(()),
@@ -273,9 +312,13 @@ fn test(doc: &Value, tokens: &[String], value: &Value, path: &str) -> Result<(),
 pub(crate) fn json_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q))
+        }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
         }
         _ => a == b,
     }
@@ -293,63 +336,208 @@ mod tests {
     /// The examples of RFC 6902, appendix A.
     #[test]
     fn rfc6902_examples() {
-        assert_eq!(ok(json!({"foo":"bar"}), json!([{"op":"add","path":"/baz","value":"qux"}])), json!({"baz":"qux","foo":"bar"}));
-        assert_eq!(ok(json!({"foo":["bar","baz"]}), json!([{"op":"add","path":"/foo/1","value":"qux"}])), json!({"foo":["bar","qux","baz"]}));
-        assert_eq!(ok(json!({"baz":"qux","foo":"bar"}), json!([{"op":"remove","path":"/baz"}])), json!({"foo":"bar"}));
-        assert_eq!(ok(json!({"foo":["bar","qux","baz"]}), json!([{"op":"remove","path":"/foo/1"}])), json!({"foo":["bar","baz"]}));
-        assert_eq!(ok(json!({"baz":"qux","foo":"bar"}), json!([{"op":"replace","path":"/baz","value":"boo"}])), json!({"baz":"boo","foo":"bar"}));
         assert_eq!(
-            ok(json!({"foo":{"bar":"baz","waldo":"fred"},"qux":{"corge":"grault"}}), json!([{"op":"move","from":"/foo/waldo","path":"/qux/thud"}])),
+            ok(
+                json!({"foo":"bar"}),
+                json!([{"op":"add","path":"/baz","value":"qux"}])
+            ),
+            json!({"baz":"qux","foo":"bar"})
+        );
+        assert_eq!(
+            ok(
+                json!({"foo":["bar","baz"]}),
+                json!([{"op":"add","path":"/foo/1","value":"qux"}])
+            ),
+            json!({"foo":["bar","qux","baz"]})
+        );
+        assert_eq!(
+            ok(
+                json!({"baz":"qux","foo":"bar"}),
+                json!([{"op":"remove","path":"/baz"}])
+            ),
+            json!({"foo":"bar"})
+        );
+        assert_eq!(
+            ok(
+                json!({"foo":["bar","qux","baz"]}),
+                json!([{"op":"remove","path":"/foo/1"}])
+            ),
+            json!({"foo":["bar","baz"]})
+        );
+        assert_eq!(
+            ok(
+                json!({"baz":"qux","foo":"bar"}),
+                json!([{"op":"replace","path":"/baz","value":"boo"}])
+            ),
+            json!({"baz":"boo","foo":"bar"})
+        );
+        assert_eq!(
+            ok(
+                json!({"foo":{"bar":"baz","waldo":"fred"},"qux":{"corge":"grault"}}),
+                json!([{"op":"move","from":"/foo/waldo","path":"/qux/thud"}])
+            ),
             json!({"foo":{"bar":"baz"},"qux":{"corge":"grault","thud":"fred"}})
         );
-        assert_eq!(ok(json!({"foo":["all","grass","cows","eat"]}), json!([{"op":"move","from":"/foo/1","path":"/foo/3"}])), json!({"foo":["all","cows","eat","grass"]}));
-        assert_eq!(ok(json!({"baz":"qux","foo":["a",2,"c"]}), json!([{"op":"test","path":"/baz","value":"qux"},{"op":"test","path":"/foo/1","value":2}])), json!({"baz":"qux","foo":["a",2,"c"]}));
-        let err = apply(&json!({"baz":"qux"}), &json!([{"op":"test","path":"/baz","value":"bar"}])).expect_err("A.9");
-        assert_eq!(err, PatchError::Invalid("testing value /baz failed: test failed".into()));
-        assert_eq!(ok(json!({"foo":"bar"}), json!([{"op":"add","path":"/child","value":{"grandchild":{}}}])), json!({"foo":"bar","child":{"grandchild":{}}}));
-        assert_eq!(ok(json!({"foo":"bar"}), json!([{"op":"add","path":"/baz","value":"qux","xyz":123}])), json!({"foo":"bar","baz":"qux"}));
-        let err = apply(&json!({"foo":"bar"}), &json!([{"op":"add","path":"/baz/bat","value":"qux"}])).expect_err("A.12");
+        assert_eq!(
+            ok(
+                json!({"foo":["all","grass","cows","eat"]}),
+                json!([{"op":"move","from":"/foo/1","path":"/foo/3"}])
+            ),
+            json!({"foo":["all","cows","eat","grass"]})
+        );
+        assert_eq!(
+            ok(
+                json!({"baz":"qux","foo":["a",2,"c"]}),
+                json!([{"op":"test","path":"/baz","value":"qux"},{"op":"test","path":"/foo/1","value":2}])
+            ),
+            json!({"baz":"qux","foo":["a",2,"c"]})
+        );
+        let err = apply(
+            &json!({"baz":"qux"}),
+            &json!([{"op":"test","path":"/baz","value":"bar"}]),
+        )
+        .expect_err("A.9");
+        assert_eq!(
+            err,
+            PatchError::Invalid("testing value /baz failed: test failed".into())
+        );
+        assert_eq!(
+            ok(
+                json!({"foo":"bar"}),
+                json!([{"op":"add","path":"/child","value":{"grandchild":{}}}])
+            ),
+            json!({"foo":"bar","child":{"grandchild":{}}})
+        );
+        assert_eq!(
+            ok(
+                json!({"foo":"bar"}),
+                json!([{"op":"add","path":"/baz","value":"qux","xyz":123}])
+            ),
+            json!({"foo":"bar","baz":"qux"})
+        );
+        let err = apply(
+            &json!({"foo":"bar"}),
+            &json!([{"op":"add","path":"/baz/bat","value":"qux"}]),
+        )
+        .expect_err("A.12");
         assert_eq!(err.status_code(), 422);
-        assert_eq!(ok(json!({"/":9,"~1":10}), json!([{"op":"test","path":"/~01","value":10}])), json!({"/":9,"~1":10}));
-        assert!(apply(&json!({"/":9,"~1":10}), &json!([{"op":"test","path":"/~01","value":"10"}])).is_err());
-        assert_eq!(ok(json!({"foo":["bar"]}), json!([{"op":"add","path":"/foo/-","value":["abc","def"]}])), json!({"foo":["bar",["abc","def"]]}));
+        assert_eq!(
+            ok(
+                json!({"/":9,"~1":10}),
+                json!([{"op":"test","path":"/~01","value":10}])
+            ),
+            json!({"/":9,"~1":10})
+        );
+        assert!(
+            apply(
+                &json!({"/":9,"~1":10}),
+                &json!([{"op":"test","path":"/~01","value":"10"}])
+            )
+            .is_err()
+        );
+        assert_eq!(
+            ok(
+                json!({"foo":["bar"]}),
+                json!([{"op":"add","path":"/foo/-","value":["abc","def"]}])
+            ),
+            json!({"foo":["bar",["abc","def"]]})
+        );
     }
 
     #[test]
     fn copy_root_and_escapes() {
-        assert_eq!(ok(json!({"a":{"b":1}}), json!([{"op":"copy","from":"/a","path":"/c"}])), json!({"a":{"b":1},"c":{"b":1}}));
-        assert_eq!(ok(json!({"a":1}), json!([{"op":"replace","path":"","value":[1]}])), json!([1]));
         assert_eq!(
-            ok(json!({"metadata":{"annotations":{}}}), json!([{"op":"add","path":"/metadata/annotations/example.com~1a~0b","value":"x"}])),
+            ok(
+                json!({"a":{"b":1}}),
+                json!([{"op":"copy","from":"/a","path":"/c"}])
+            ),
+            json!({"a":{"b":1},"c":{"b":1}})
+        );
+        assert_eq!(
+            ok(
+                json!({"a":1}),
+                json!([{"op":"replace","path":"","value":[1]}])
+            ),
+            json!([1])
+        );
+        assert_eq!(
+            ok(
+                json!({"metadata":{"annotations":{}}}),
+                json!([{"op":"add","path":"/metadata/annotations/example.com~1a~0b","value":"x"}])
+            ),
             json!({"metadata":{"annotations":{"example.com/a~b":"x"}}})
         );
-        assert_eq!(ok(json!({"a":[1,2,3]}), json!([{"op":"remove","path":"/a/-1"}])), json!({"a":[1,2]}));
-        assert_eq!(ok(json!({"a":1}), json!([{"op":"test","path":"/a","value":1.0}])), json!({"a":1}));
-        assert_eq!(ok(json!({"a":1}), json!([{"op":"test","path":"/b","value":null}])), json!({"a":1}));
+        assert_eq!(
+            ok(
+                json!({"a":[1,2,3]}),
+                json!([{"op":"remove","path":"/a/-1"}])
+            ),
+            json!({"a":[1,2]})
+        );
+        assert_eq!(
+            ok(
+                json!({"a":1}),
+                json!([{"op":"test","path":"/a","value":1.0}])
+            ),
+            json!({"a":1})
+        );
+        assert_eq!(
+            ok(
+                json!({"a":1}),
+                json!([{"op":"test","path":"/b","value":null}])
+            ),
+            json!({"a":1})
+        );
     }
 
     #[test]
     fn errors_carry_upstream_wording_and_status() {
         let cases = [
-            (json!([{"op":"remove","path":"/nope"}]), "error in remove for path: '/nope': Unable to remove nonexistent key: nope: missing value"),
-            (json!([{"op":"replace","path":"/nope","value":1}]), "replace operation does not apply: doc is missing key: /nope: missing value"),
-            (json!([{"op":"add","path":"/a/5","value":1}]), "error in add for path: '/a/5': Unable to access invalid index: 5: invalid index referenced"),
-            (json!([{"op":"move","from":"/x","path":"/y"}]), "move operation does not apply: doc is missing from path: /x: missing value"),
+            (
+                json!([{"op":"remove","path":"/nope"}]),
+                "error in remove for path: '/nope': Unable to remove nonexistent key: nope: missing value",
+            ),
+            (
+                json!([{"op":"replace","path":"/nope","value":1}]),
+                "replace operation does not apply: doc is missing key: /nope: missing value",
+            ),
+            (
+                json!([{"op":"add","path":"/a/5","value":1}]),
+                "error in add for path: '/a/5': Unable to access invalid index: 5: invalid index referenced",
+            ),
+            (
+                json!([{"op":"move","from":"/x","path":"/y"}]),
+                "move operation does not apply: doc is missing from path: /x: missing value",
+            ),
         ];
         for (patch, msg) in cases {
             let err = apply(&json!({"a":[1]}), &patch).expect_err("must fail");
             assert_eq!(err, PatchError::Invalid(msg.to_string()), "{patch}");
         }
-        for bad in [json!({"op":"add"}), json!(["x"]), json!([{"op":"frobnicate","path":"/a"}]), json!([{"op":"add","value":1}])] {
+        for bad in [
+            json!({"op":"add"}),
+            json!(["x"]),
+            json!([{"op":"frobnicate","path":"/a"}]),
+            json!([{"op":"add","value":1}]),
+        ] {
             let err = apply(&json!({}), &bad).expect_err("malformed");
             assert_eq!(err.status_code(), 400, "{bad}: {err}");
         }
-        assert!(matches!(apply(&json!({}), &json!([{"op":"add","path":"a","value":1}])), Err(PatchError::Invalid(_))));
-        assert!(matches!(apply(&json!({}), &json!([{"op":"add","path":"/a~2","value":1}])), Err(PatchError::Invalid(_))));
+        assert!(matches!(
+            apply(&json!({}), &json!([{"op":"add","path":"a","value":1}])),
+            Err(PatchError::Invalid(_))
+        ));
+        assert!(matches!(
+            apply(&json!({}), &json!([{"op":"add","path":"/a~2","value":1}])),
+            Err(PatchError::Invalid(_))
+        ));
         assert!(apply_bytes(&json!({}), b"[{").is_err());
         // A failed operation leaves the caller's document untouched.
         let doc = json!({"a":1});
-        let _ = apply(&doc, &json!([{"op":"add","path":"/b","value":2},{"op":"remove","path":"/zz"}]));
+        let _ = apply(
+            &doc,
+            &json!([{"op":"add","path":"/b","value":2},{"op":"remove","path":"/zz"}]),
+        );
         assert_eq!(doc, json!({"a":1}));
     }
 }

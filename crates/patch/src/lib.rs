@@ -20,4 +20,6 @@ pub mod ssa;
 pub mod strategic;
 
 pub use error::{Conflict, PatchError};
-pub use managed::{ApplyOptions, ManagedFields, ManagerEntry, Operation, UpdateOptions, apply, field_set, update};
+pub use managed::{
+    ApplyOptions, ManagedFields, ManagerEntry, Operation, UpdateOptions, apply, field_set, update,
+};

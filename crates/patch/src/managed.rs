@@ -55,7 +55,13 @@ pub struct ManagerEntry {
 impl ManagerEntry {
     /// Whether `self` and `other` are the same manager: same name, operation and
     /// subresource, and for `Update` entries the same apiVersion.
-    fn same_manager(&self, manager: &str, operation: Operation, api_version: &str, subresource: &str) -> bool {
+    fn same_manager(
+        &self,
+        manager: &str,
+        operation: Operation,
+        api_version: &str,
+        subresource: &str,
+    ) -> bool {
         self.manager == manager
             && self.operation == operation
             && self.subresource == subresource
@@ -92,7 +98,9 @@ impl ManagerEntry {
 
     fn from_value(v: &Value) -> Result<ManagerEntry, PatchError> {
         let bad = |m: &str| PatchError::BadRequest(format!("invalid managedFields: {m}"));
-        let obj = v.as_object().ok_or_else(|| bad("entries must be objects"))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| bad("entries must be objects"))?;
         let s = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("").to_string();
         let operation = match s("operation").as_str() {
             "Apply" => Operation::Apply,
@@ -130,9 +138,14 @@ impl ManagedFields {
         match obj.get("metadata").and_then(|m| m.get("managedFields")) {
             None | Some(Value::Null) => Ok(ManagedFields::default()),
             Some(Value::Array(a)) => Ok(ManagedFields {
-                entries: a.iter().map(ManagerEntry::from_value).collect::<Result<_, _>>()?,
+                entries: a
+                    .iter()
+                    .map(ManagerEntry::from_value)
+                    .collect::<Result<_, _>>()?,
             }),
-            Some(_) => Err(PatchError::BadRequest("invalid managedFields: must be a list".into())),
+            Some(_) => Err(PatchError::BadRequest(
+                "invalid managedFields: must be a list".into(),
+            )),
         }
     }
 
@@ -164,8 +177,16 @@ impl ManagedFields {
         }
     }
 
-    fn find(&self, manager: &str, op: Operation, api_version: &str, subresource: &str) -> Option<usize> {
-        self.entries.iter().position(|e| e.same_manager(manager, op, api_version, subresource))
+    fn find(
+        &self,
+        manager: &str,
+        op: Operation,
+        api_version: &str,
+        subresource: &str,
+    ) -> Option<usize> {
+        self.entries
+            .iter()
+            .position(|e| e.same_manager(manager, op, api_version, subresource))
     }
 }
 
@@ -186,14 +207,17 @@ fn strip_set() -> Set {
         &["metadata", "managedFields"],
         &["metadata", "resourceVersion"],
     ] {
-        let path: Vec<PathElement> = p.iter().map(|n| PathElement::Field(n.to_string())).collect();
+        let path: Vec<PathElement> = p
+            .iter()
+            .map(|n| PathElement::Field(n.to_string()))
+            .collect();
         s.insert(&path);
     }
     s
 }
 
 fn strip(set: &Set) -> Set {
-    set.recursive_difference(&strip_set())
+    set.difference(&strip_set())
 }
 
 /// The object without `metadata.managedFields`.
@@ -250,7 +274,10 @@ pub struct ApplyOptions<'a> {
 pub fn field_set(paths: &[&[&str]]) -> Set {
     let mut s = Set::new();
     for p in paths {
-        let path: Vec<PathElement> = p.iter().map(|n| PathElement::Field(n.to_string())).collect();
+        let path: Vec<PathElement> = p
+            .iter()
+            .map(|n| PathElement::Field(n.to_string()))
+            .collect();
         s.insert(&path);
     }
     s
@@ -269,14 +296,20 @@ fn decode_live_or_new(live: Option<&Value>, new: &Value) -> ManagedFields {
             return m;
         }
     }
-    live.and_then(|l| ManagedFields::from_object(l).ok()).unwrap_or_default()
+    live.and_then(|l| ManagedFields::from_object(l).ok())
+        .unwrap_or_default()
 }
 
 /// Records an ordinary write (create when `live` is `None`, update, or a non-apply patch)
 /// by `opts.manager`, and returns `new` with its new `metadata.managedFields`.
 ///
 /// Like upstream, an existing object without any managedFields is not tracked by updates.
-pub fn update(live: Option<&Value>, new: &Value, ty: &Type, opts: &UpdateOptions) -> Result<Value, PatchError> {
+pub fn update(
+    live: Option<&Value>,
+    new: &Value,
+    ty: &Type,
+    opts: &UpdateOptions,
+) -> Result<Value, PatchError> {
     let mut managed = decode_live_or_new(live, new);
     let mut out = without_managed_fields(new);
     if live.is_some() && managed.entries.is_empty() {
@@ -293,7 +326,12 @@ pub fn update(live: Option<&Value>, new: &Value, ty: &Type, opts: &UpdateOptions
     }
     let op_set = strip(&changed);
     if !op_set.is_empty() {
-        match managed.find(opts.manager, Operation::Update, opts.api_version, opts.subresource) {
+        match managed.find(
+            opts.manager,
+            Operation::Update,
+            opts.api_version,
+            opts.subresource,
+        ) {
             Some(i) => {
                 let e = &mut managed.entries[i];
                 e.fields = e.fields.union(&op_set);
@@ -317,12 +355,25 @@ pub fn update(live: Option<&Value>, new: &Value, ty: &Type, opts: &UpdateOptions
 /// Server-side apply of `config` by `opts.manager` to `live` (`None`: the object does not
 /// exist and is created from the configuration). Returns the new object with its
 /// managedFields, or [`PatchError::Conflicts`].
-pub fn apply(live: Option<&Value>, config: &Value, ty: &Type, opts: &ApplyOptions) -> Result<Value, PatchError> {
+pub fn apply(
+    live: Option<&Value>,
+    config: &Value,
+    ty: &Type,
+    opts: &ApplyOptions,
+) -> Result<Value, PatchError> {
     if !config.is_object() {
-        return Err(PatchError::BadRequest("the applied configuration must be an object".into()));
+        return Err(PatchError::BadRequest(
+            "the applied configuration must be an object".into(),
+        ));
     }
-    if config.get("metadata").and_then(|m| m.get("managedFields")).is_some_and(|v| !v.is_null()) {
-        return Err(PatchError::BadRequest("metadata.managedFields must be nil".into()));
+    if config
+        .get("metadata")
+        .and_then(|m| m.get("managedFields"))
+        .is_some_and(|v| !v.is_null())
+    {
+        return Err(PatchError::BadRequest(
+            "metadata.managedFields must be nil".into(),
+        ));
     }
     let mut managed = live
         .map(ManagedFields::from_object)
@@ -336,7 +387,12 @@ pub fn apply(live: Option<&Value>, config: &Value, ty: &Type, opts: &ApplyOption
     let merged = ssa::merge(&live_clean, config, ty)?;
     let new_set = strip(&ssa::to_field_set(config, ty)?).recursive_difference(&opts.ignored);
 
-    let idx = managed.find(opts.manager, Operation::Apply, opts.api_version, opts.subresource);
+    let idx = managed.find(
+        opts.manager,
+        Operation::Apply,
+        opts.api_version,
+        opts.subresource,
+    );
     let last = idx.map(|i| managed.entries[i].fields.clone());
     let previous_time = idx.and_then(|i| managed.entries[i].time.clone());
     if let Some(i) = idx {
@@ -363,7 +419,10 @@ pub fn apply(live: Option<&Value>, config: &Value, ty: &Type, opts: &ApplyOption
         let merged_set = ssa::ensure_named_fields_are_members(&ssa::to_field_set(&merged, ty)?, ty);
         let pruned_set = ssa::ensure_named_fields_are_members(&ssa::to_field_set(&pruned, ty)?, ty);
         let owned_e = ssa::ensure_named_fields_are_members(&owned, ty);
-        let to_remove = merged_set.difference(&pruned_set).difference(&owned_e).intersection(&last_e);
+        let to_remove = merged_set
+            .difference(&pruned_set)
+            .difference(&owned_e)
+            .intersection(&last_e);
         result = ssa::remove_items(&merged, ty, &to_remove)?;
     }
     ssa::strip_nulls(&mut result);
@@ -404,7 +463,10 @@ pub fn apply(live: Option<&Value>, config: &Value, ty: &Type, opts: &ApplyOption
 /// several, grouped by manager: `Apply failed with 2 conflicts: conflicts with "m":\n- .a\n- .b`.
 fn conflict_message(conflicts: &[Conflict]) -> String {
     if conflicts.len() == 1 {
-        return format!("Apply failed with 1 conflict: conflict with {}: {}", conflicts[0].manager, conflicts[0].path);
+        return format!(
+            "Apply failed with 1 conflict: conflict with {}: {}",
+            conflicts[0].manager, conflicts[0].path
+        );
     }
     let mut lines = Vec::new();
     let mut current: Option<&str> = None;
@@ -415,5 +477,9 @@ fn conflict_message(conflicts: &[Conflict]) -> String {
         }
         lines.push(format!("- {}", c.path));
     }
-    format!("Apply failed with {} conflicts: {}", conflicts.len(), lines.join("\n"))
+    format!(
+        "Apply failed with {} conflicts: {}",
+        conflicts.len(),
+        lines.join("\n")
+    )
 }

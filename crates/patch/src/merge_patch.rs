@@ -13,7 +13,8 @@ pub fn apply(target: &Value, patch: &Value) -> Value {
 /// Like [`apply`] but parses the patch bytes first; a document that is not JSON is a
 /// [`crate::PatchError::BadRequest`] like upstream's.
 pub fn apply_bytes(target: &Value, patch: &[u8]) -> Result<Value, crate::PatchError> {
-    let patch: Value = serde_json::from_slice(patch).map_err(|e| crate::PatchError::BadRequest(e.to_string()))?;
+    let patch: Value =
+        serde_json::from_slice(patch).map_err(|e| crate::PatchError::BadRequest(e.to_string()))?;
     Ok(apply(target, &patch))
 }
 
@@ -76,21 +77,37 @@ mod tests {
             (json!({"a":"b"}), json!({"a":"c"}), json!({"a":"c"})),
             (json!({"a":"b"}), json!({"b":"c"}), json!({"a":"b","b":"c"})),
             (json!({"a":"b"}), json!({"a":null}), json!({})),
-            (json!({"a":"b","b":"c"}), json!({"a":null}), json!({"b":"c"})),
+            (
+                json!({"a":"b","b":"c"}),
+                json!({"a":null}),
+                json!({"b":"c"}),
+            ),
             (json!({"a":["b"]}), json!({"a":"c"}), json!({"a":"c"})),
             (json!({"a":"c"}), json!({"a":["b"]}), json!({"a":["b"]})),
-            (json!({"a":{"b":"c"}}), json!({"a":{"b":"d","c":null}}), json!({"a":{"b":"d"}})),
+            (
+                json!({"a":{"b":"c"}}),
+                json!({"a":{"b":"d","c":null}}),
+                json!({"a":{"b":"d"}}),
+            ),
             (json!({"a":[{"b":"c"}]}), json!({"a":[1]}), json!({"a":[1]})),
-            (json!(["a","b"]), json!(["c","d"]), json!(["c","d"])),
+            (json!(["a", "b"]), json!(["c", "d"]), json!(["c", "d"])),
             (json!({"a":"b"}), json!(["c"]), json!(["c"])),
             (json!({"a":"foo"}), json!(null), json!(null)),
             (json!({"a":"foo"}), json!("bar"), json!("bar")),
             (json!({"e":null}), json!({"a":1}), json!({"e":null,"a":1})),
-            (json!([1,2]), json!({"a":"b","c":null}), json!({"a":"b"})),
-            (json!({}), json!({"a":{"bb":{"ccc":null}}}), json!({"a":{"bb":{}}})),
+            (json!([1, 2]), json!({"a":"b","c":null}), json!({"a":"b"})),
+            (
+                json!({}),
+                json!({"a":{"bb":{"ccc":null}}}),
+                json!({"a":{"bb":{}}}),
+            ),
         ];
         for (target, patch, want) in cases {
-            assert_eq!(apply(&target, &patch), want, "target {target} patch {patch}");
+            assert_eq!(
+                apply(&target, &patch),
+                want,
+                "target {target} patch {patch}"
+            );
         }
     }
 
@@ -99,7 +116,10 @@ mod tests {
         let a = json!({"metadata":{"labels":{"a":"1","b":"2"}},"spec":{"replicas":1,"x":[1]}});
         let b = json!({"metadata":{"labels":{"a":"1","c":"3"}},"spec":{"replicas":2,"x":[1,2]}});
         let p = diff(&a, &b);
-        assert_eq!(p, json!({"metadata":{"labels":{"b":null,"c":"3"}},"spec":{"replicas":2,"x":[1,2]}}));
+        assert_eq!(
+            p,
+            json!({"metadata":{"labels":{"b":null,"c":"3"}},"spec":{"replicas":2,"x":[1,2]}})
+        );
         assert_eq!(apply(&a, &p), b);
     }
 

@@ -51,26 +51,43 @@ fn bad(path: &[PathElement], msg: impl std::fmt::Display) -> PatchError {
 }
 
 /// The path element of a list item.
-pub fn item_element(item: &Value, kind: &ListKind, index: usize, path: &[PathElement]) -> Result<PathElement, PatchError> {
+pub fn item_element(
+    item: &Value,
+    kind: &ListKind,
+    index: usize,
+    path: &[PathElement],
+) -> Result<PathElement, PatchError> {
     match kind {
         ListKind::Set => {
             if item.is_object() || item.is_array() {
-                return Err(bad(path, format!("element {index}: only scalar values are supported in a set")));
+                return Err(bad(
+                    path,
+                    format!("element {index}: only scalar values are supported in a set"),
+                ));
             }
             Ok(PathElement::Value(item.clone()))
         }
         ListKind::Map { keys, key_defaults } => {
             let Value::Object(m) = item else {
-                return Err(bad(path, format!("element {index}: associative list with keys may only contain objects")));
+                return Err(bad(
+                    path,
+                    format!("element {index}: associative list with keys may only contain objects"),
+                ));
             };
             let mut kv = Vec::with_capacity(keys.len());
             for k in keys {
-                match m.get(k).filter(|v| !v.is_null()).or_else(|| key_defaults.get(k)) {
+                match m
+                    .get(k)
+                    .filter(|v| !v.is_null())
+                    .or_else(|| key_defaults.get(k))
+                {
                     Some(v) => kv.push((k.clone(), v.clone())),
                     None => {
                         return Err(bad(
                             path,
-                            format!("element {index}: associative list with keys has an element that omits key field {k:?} (and doesn't have default value)"),
+                            format!(
+                                "element {index}: associative list with keys has an element that omits key field {k:?} (and doesn't have default value)"
+                            ),
                         ));
                     }
                 }
@@ -83,7 +100,11 @@ pub fn item_element(item: &Value, kind: &ListKind, index: usize, path: &[PathEle
 }
 
 /// The items of a list with their path elements; duplicate keys are an error.
-fn index_items<'v>(list: &'v [Value], kind: &ListKind, path: &[PathElement]) -> Result<Vec<(PathElement, &'v Value)>, PatchError> {
+fn index_items<'v>(
+    list: &'v [Value],
+    kind: &ListKind,
+    path: &[PathElement],
+) -> Result<Vec<(PathElement, &'v Value)>, PatchError> {
     let mut out: Vec<(PathElement, &Value)> = Vec::with_capacity(list.len());
     for (i, item) in list.iter().enumerate() {
         let pe = item_element(item, kind, i, path)?;
@@ -104,7 +125,13 @@ pub fn to_field_set(value: &Value, ty: &Type) -> Result<Set, PatchError> {
     Ok(set)
 }
 
-fn walk_set(value: &Value, ty: &Type, field: Option<&Field>, path: &mut Vec<PathElement>, set: &mut Set) -> Result<(), PatchError> {
+fn walk_set(
+    value: &Value,
+    ty: &Type,
+    field: Option<&Field>,
+    path: &mut Vec<PathElement>,
+    set: &mut Set,
+) -> Result<(), PatchError> {
     if value.is_null() {
         return Ok(());
     }
@@ -274,7 +301,13 @@ pub fn merge(lhs: &Value, rhs: &Value, ty: &Type) -> Result<Value, PatchError> {
     walk_merge(lhs, rhs, ty, None, &mut path)
 }
 
-fn walk_merge(lhs: &Value, rhs: &Value, ty: &Type, field: Option<&Field>, path: &mut Vec<PathElement>) -> Result<Value, PatchError> {
+fn walk_merge(
+    lhs: &Value,
+    rhs: &Value,
+    ty: &Type,
+    field: Option<&Field>,
+    path: &mut Vec<PathElement>,
+) -> Result<Value, PatchError> {
     match (shape(ty, field, Some(rhs)), lhs, rhs) {
         (Shape::Object(oty), Value::Object(lm), Value::Object(rm)) => {
             let mut out = lm.clone();
@@ -304,16 +337,28 @@ fn walk_merge(lhs: &Value, rhs: &Value, ty: &Type, field: Option<&Field>, path: 
 /// Upstream's list merge order: walk both lists; shared items appear in `rhs` order, items
 /// only in `lhs` keep their place relative to the shared ones, items only in `rhs` are
 /// inserted where `rhs` has them.
-fn merge_list(lhs: &[(PathElement, &Value)], rhs: &[(PathElement, &Value)], item_ty: &Type, path: &mut Vec<PathElement>) -> Result<Value, PatchError> {
+fn merge_list(
+    lhs: &[(PathElement, &Value)],
+    rhs: &[(PathElement, &Value)],
+    item_ty: &Type,
+    path: &mut Vec<PathElement>,
+) -> Result<Value, PatchError> {
     let in_rhs = |pe: &PathElement| rhs.iter().find(|(p, _)| p == pe).map(|(_, v)| *v);
     let in_lhs = |pe: &PathElement| lhs.iter().find(|(p, _)| p == pe).map(|(_, v)| *v);
-    let mut shared: std::collections::VecDeque<&PathElement> =
-        rhs.iter().filter(|(p, _)| in_lhs(p).is_some()).map(|(p, _)| p).collect();
+    let mut shared: std::collections::VecDeque<&PathElement> = rhs
+        .iter()
+        .filter(|(p, _)| in_lhs(p).is_some())
+        .map(|(p, _)| p)
+        .collect();
     let mut next_shared = shared.pop_front();
     let mut merged_rhs: Vec<&PathElement> = Vec::new();
     let mut out = Vec::with_capacity(lhs.len().max(rhs.len()));
     let (mut li, mut ri) = (0, 0);
-    let merge_item = |pe: &PathElement, l: Option<&Value>, r: Option<&Value>, path: &mut Vec<PathElement>| -> Result<Value, PatchError> {
+    let merge_item = |pe: &PathElement,
+                      l: Option<&Value>,
+                      r: Option<&Value>,
+                      path: &mut Vec<PathElement>|
+     -> Result<Value, PatchError> {
         path.push(pe.clone());
         let v = match (l, r) {
             (Some(l), Some(r)) => walk_merge(l, r, item_ty, None, path)?,
@@ -371,7 +416,13 @@ pub fn remove_items(value: &Value, ty: &Type, set: &Set) -> Result<Value, PatchE
     walk_remove(value, ty, None, set, &mut path)
 }
 
-fn walk_remove(value: &Value, ty: &Type, field: Option<&Field>, set: &Set, path: &mut Vec<PathElement>) -> Result<Value, PatchError> {
+fn walk_remove(
+    value: &Value,
+    ty: &Type,
+    field: Option<&Field>,
+    set: &Set,
+    path: &mut Vec<PathElement>,
+) -> Result<Value, PatchError> {
     if set.is_empty() {
         return Ok(value.clone());
     }
@@ -440,7 +491,10 @@ fn ensure(set: &Set, ty: &Type) -> Set {
                 }
                 None => Type::Deduced,
             },
-            (PathElement::Field(name), _) => ty.child(name).map(|c| c.ty.clone()).unwrap_or(Type::Deduced),
+            (PathElement::Field(name), _) => ty
+                .child(name)
+                .map(|c| c.ty.clone())
+                .unwrap_or(Type::Deduced),
             (_, Resolved::List(l)) => l.items.clone(),
             _ => Type::Deduced,
         };

@@ -37,7 +37,8 @@ pub fn apply(original: &Value, patch: &Value, ty: &Type) -> Result<Value, PatchE
 
 /// Like [`apply`] but parses the patch bytes first.
 pub fn apply_bytes(original: &Value, patch: &[u8], ty: &Type) -> Result<Value, PatchError> {
-    let patch: Value = serde_json::from_slice(patch).map_err(|e| PatchError::BadRequest(e.to_string()))?;
+    let patch: Value =
+        serde_json::from_slice(patch).map_err(|e| PatchError::BadRequest(e.to_string()))?;
     apply(original, &patch, ty)
 }
 
@@ -45,7 +46,10 @@ pub fn apply_bytes(original: &Value, patch: &[u8], ty: &Type) -> Result<Value, P
 fn go_fmt(v: &Value) -> String {
     match v {
         Value::Object(m) => {
-            let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k}:{}", go_fmt(v))).collect();
+            let parts: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{k}:{}", go_fmt(v)))
+                .collect();
             format!("map[{}]", parts.join(" "))
         }
         Value::Array(a) => format!("[{}]", a.iter().map(go_fmt).collect::<Vec<_>>().join(" ")),
@@ -56,7 +60,10 @@ fn go_fmt(v: &Value) -> String {
 }
 
 fn no_merge_key(item: &Value, key: &str) -> PatchError {
-    PatchError::Internal(format!("map: {} does not contain declared merge key: {key}", go_fmt(item)))
+    PatchError::Internal(format!(
+        "map: {} does not contain declared merge key: {key}",
+        go_fmt(item)
+    ))
 }
 
 /// Removes `null`s and directive keys from a value taken as-is from the patch (upstream
@@ -94,7 +101,11 @@ fn lookup(ty: &Type, key: &str) -> (Type, PatchMeta) {
     }
 }
 
-fn merge_map(mut original: Map<String, Value>, mut patch: Map<String, Value>, ty: &Type) -> Result<Map<String, Value>, PatchError> {
+fn merge_map(
+    mut original: Map<String, Value>,
+    mut patch: Map<String, Value>,
+    ty: &Type,
+) -> Result<Map<String, Value>, PatchError> {
     if let Some(directive) = patch.get(DIRECTIVE) {
         return match directive.as_str() {
             Some("replace") => {
@@ -118,17 +129,25 @@ fn merge_map(mut original: Map<String, Value>, mut patch: Map<String, Value>, ty
     // $retainKeys
     if let Some(retain) = patch.remove(RETAIN_KEYS) {
         let keys = retain.as_array().ok_or_else(|| {
-            PatchError::BadRequest("invalid patch: $retainKeys must be a list of strings".to_string())
+            PatchError::BadRequest(
+                "invalid patch: $retainKeys must be a list of strings".to_string(),
+            )
         })?;
         let keep: Vec<&str> = keys.iter().filter_map(Value::as_str).collect();
         if keep.len() != keys.len() {
-            return Err(PatchError::BadRequest("invalid patch: $retainKeys must be a list of strings".to_string()));
+            return Err(PatchError::BadRequest(
+                "invalid patch: $retainKeys must be a list of strings".to_string(),
+            ));
         }
         original.retain(|k, _| keep.contains(&k.as_str()));
     }
 
     // $setElementOrder lists, merged together with their list.
-    let order_keys: Vec<String> = patch.keys().filter(|k| k.starts_with(SET_ELEMENT_ORDER)).cloned().collect();
+    let order_keys: Vec<String> = patch
+        .keys()
+        .filter(|k| k.starts_with(SET_ELEMENT_ORDER))
+        .cloned()
+        .collect();
     for key in order_keys {
         let field = key[SET_ELEMENT_ORDER.len()..].to_string();
         let order = patch.remove(&key).unwrap_or(Value::Null);
@@ -154,7 +173,13 @@ fn merge_map(mut original: Map<String, Value>, mut patch: Map<String, Value>, ty
             validate_set_order(pl, &order, &merge_key)?;
         }
         let merged = if meta.merge {
-            merge_slice(original_list.clone(), patch_list.clone().unwrap_or_default(), &fty, &merge_key, false)?
+            merge_slice(
+                original_list.clone(),
+                patch_list.clone().unwrap_or_default(),
+                &fty,
+                &merge_key,
+                false,
+            )?
         } else {
             match patch_list.clone() {
                 Some(mut pl) => {
@@ -165,9 +190,19 @@ fn merge_map(mut original: Map<String, Value>, mut patch: Map<String, Value>, ty
                 None => original_list.clone(),
             }
         };
-        let is_map = merged.first().or(order.first()).is_some_and(Value::is_object);
+        let is_map = merged
+            .first()
+            .or(order.first())
+            .is_some_and(Value::is_object);
         let (patch_items, server_only) = partition(&merged, &order, &merge_key, is_map);
-        let result = normalize_element_order(patch_items, server_only, &order, &original_list, &merge_key, is_map)?;
+        let result = normalize_element_order(
+            patch_items,
+            server_only,
+            &order,
+            &original_list,
+            &merge_key,
+            is_map,
+        )?;
         if result.is_empty() && !original.contains_key(&field) {
             continue;
         }
@@ -242,7 +277,9 @@ fn element_is_map(original: &[Value], patch: &[Value]) -> Result<bool, PatchErro
     let mut kind: Option<bool> = None;
     for v in original.iter().chain(patch) {
         if v.is_array() {
-            return Err(PatchError::Invalid("lists of lists are not supported".to_string()));
+            return Err(PatchError::Invalid(
+                "lists of lists are not supported".to_string(),
+            ));
         }
         let m = v.is_object();
         match kind {
@@ -261,31 +298,60 @@ fn element_is_map(original: &[Value], patch: &[Value]) -> Result<bool, PatchErro
 }
 
 /// `mergeSlice` with upstream's final ordering.
-fn merge_slice_ordered(original: Vec<Value>, patch: Vec<Value>, list_ty: &Type, merge_key: &str, is_delete_list: bool) -> Result<Vec<Value>, PatchError> {
+fn merge_slice_ordered(
+    original: Vec<Value>,
+    patch: Vec<Value>,
+    list_ty: &Type,
+    merge_key: &str,
+    is_delete_list: bool,
+) -> Result<Vec<Value>, PatchError> {
     if original.is_empty() && patch.is_empty() {
         return Ok(original);
     }
     let is_map = element_is_map(&original, &patch)?;
     if !is_map && is_delete_list {
-        return Ok(original.into_iter().filter(|o| !patch.iter().any(|p| json_equal(o, p))).collect());
+        return Ok(original
+            .into_iter()
+            .filter(|o| !patch.iter().any(|p| json_equal(o, p)))
+            .collect());
     }
-    let (server_order, patch_order, merged) = merge_slice_parts(original, patch, list_ty, merge_key, is_map)?;
+    let (server_order, patch_order, merged) =
+        merge_slice_parts(original, patch, list_ty, merge_key, is_map)?;
     let (patch_items, server_only) = partition(&merged, &patch_order, merge_key, is_map);
-    normalize_element_order(patch_items, server_only, &patch_order, &server_order, merge_key, is_map)
+    normalize_element_order(
+        patch_items,
+        server_only,
+        &patch_order,
+        &server_order,
+        merge_key,
+        is_map,
+    )
 }
 
 /// `mergeSlice` without the final ordering (used by `$setElementOrder`, which orders
 /// itself).
-fn merge_slice(original: Vec<Value>, patch: Vec<Value>, list_ty: &Type, merge_key: &str, is_delete_list: bool) -> Result<Vec<Value>, PatchError> {
+fn merge_slice(
+    original: Vec<Value>,
+    patch: Vec<Value>,
+    list_ty: &Type,
+    merge_key: &str,
+    is_delete_list: bool,
+) -> Result<Vec<Value>, PatchError> {
     if original.is_empty() && patch.is_empty() {
         return Ok(original);
     }
     let is_map = element_is_map(&original, &patch)?;
     if !is_map && is_delete_list {
-        return Ok(original.into_iter().filter(|o| !patch.iter().any(|p| json_equal(o, p))).collect());
+        return Ok(original
+            .into_iter()
+            .filter(|o| !patch.iter().any(|p| json_equal(o, p)))
+            .collect());
     }
     Ok(merge_slice_parts(original, patch, list_ty, merge_key, is_map)?.2)
 }
+
+/// (server order, patch order, merged items).
+type SliceParts = (Vec<Value>, Vec<Value>, Vec<Value>);
 
 /// Returns (server order, patch order, merged items).
 fn merge_slice_parts(
@@ -294,7 +360,7 @@ fn merge_slice_parts(
     list_ty: &Type,
     merge_key: &str,
     is_map: bool,
-) -> Result<(Vec<Value>, Vec<Value>, Vec<Value>), PatchError> {
+) -> Result<SliceParts, PatchError> {
     if !is_map {
         let mut merged: Vec<Value> = Vec::new();
         for v in original.iter().chain(patch.iter()) {
@@ -305,7 +371,9 @@ fn merge_slice_parts(
         return Ok((original, patch, merged));
     }
     if merge_key.is_empty() {
-        return Err(PatchError::Internal("cannot merge lists without merge key".to_string()));
+        return Err(PatchError::Internal(
+            "cannot merge lists without merge key".to_string(),
+        ));
     }
     let item_ty = item_type(list_ty);
     // Special elements.
@@ -318,12 +386,16 @@ fn merge_slice_parts(
         };
         match directive.as_str() {
             Some("delete") => {
-                let key_v = v.get(merge_key).ok_or_else(|| no_merge_key(&v, merge_key))?;
+                let key_v = v
+                    .get(merge_key)
+                    .ok_or_else(|| no_merge_key(&v, merge_key))?;
                 original.retain(|o| !o.get(merge_key).is_some_and(|ov| json_equal(ov, key_v)));
             }
             Some("replace") => replace = true,
             Some("merge") => {
-                return Err(PatchError::Internal("merging lists cannot yet be specified in the patch".to_string()));
+                return Err(PatchError::Internal(
+                    "merging lists cannot yet be specified in the patch".to_string(),
+                ));
             }
             _ => {
                 return Err(PatchError::Internal(format!(
@@ -334,12 +406,18 @@ fn merge_slice_parts(
             }
         }
     }
-    let (original, patch) = if replace { (plain_patch, Vec::new()) } else { (original, plain_patch) };
+    let (original, patch) = if replace {
+        (plain_patch, Vec::new())
+    } else {
+        (original, plain_patch)
+    };
     let mut merged = original.clone();
     let mut server_order = original;
     for v in &patch {
         let key_v = v.get(merge_key).ok_or_else(|| no_merge_key(v, merge_key))?;
-        let pos = merged.iter().position(|o| o.get(merge_key).is_some_and(|ov| json_equal(ov, key_v)));
+        let pos = merged
+            .iter()
+            .position(|o| o.get(merge_key).is_some_and(|ov| json_equal(ov, key_v)));
         match pos {
             Some(i) => {
                 let (Value::Object(o), Value::Object(p)) = (merged[i].clone(), v.clone()) else {
@@ -376,15 +454,29 @@ fn same_item(a: &Value, b: &Value, merge_key: &str, is_map: bool) -> bool {
 }
 
 fn index_of(list: &[Value], item: &Value, merge_key: &str, is_map: bool) -> Option<usize> {
-    list.iter().position(|v| same_item(v, item, merge_key, is_map))
+    list.iter()
+        .position(|v| same_item(v, item, merge_key, is_map))
 }
 
 /// Splits merged items into those present in `present` and the rest.
-fn partition(merged: &[Value], present: &[Value], merge_key: &str, is_map: bool) -> (Vec<Value>, Vec<Value>) {
-    merged.iter().cloned().partition(|m| index_of(present, m, merge_key, is_map).is_some())
+fn partition(
+    merged: &[Value],
+    present: &[Value],
+    merge_key: &str,
+    is_map: bool,
+) -> (Vec<Value>, Vec<Value>) {
+    merged
+        .iter()
+        .cloned()
+        .partition(|m| index_of(present, m, merge_key, is_map).is_some())
 }
 
-fn normalize_slice_order(mut to_sort: Vec<Value>, order: &[Value], merge_key: &str, is_map: bool) -> Result<Vec<Value>, PatchError> {
+fn normalize_slice_order(
+    mut to_sort: Vec<Value>,
+    order: &[Value],
+    merge_key: &str,
+    is_map: bool,
+) -> Result<Vec<Value>, PatchError> {
     if is_map {
         for v in to_sort.iter().chain(order.iter()) {
             if v.get(merge_key).is_none() {
@@ -447,7 +539,11 @@ fn normalize_element_order(
 
 /// Every item of the patch list (other than deletions) must appear in the
 /// `$setElementOrder` list, in the same relative order.
-fn validate_set_order(patch_list: &[Value], order: &[Value], merge_key: &str) -> Result<(), PatchError> {
+fn validate_set_order(
+    patch_list: &[Value],
+    order: &[Value],
+    merge_key: &str,
+) -> Result<(), PatchError> {
     let is_map = !merge_key.is_empty();
     let mut last = None;
     for item in patch_list {

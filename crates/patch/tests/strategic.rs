@@ -6,7 +6,9 @@ use rkube_schema::{Gvk, Type, catalog};
 use serde_json::{Value, json};
 
 fn ty(group: &str, version: &str, kind: &str) -> Type {
-    catalog().type_for_gvk(&Gvk::new(group, version, kind)).expect("known kind")
+    catalog()
+        .type_for_gvk(&Gvk::new(group, version, kind))
+        .expect("known kind")
 }
 
 fn pod() -> Type {
@@ -58,23 +60,44 @@ fn patch_directives_on_maps_and_lists() {
     // $patch: replace on a map.
     let orig = json!({"metadata": {"labels": {"a": "1", "b": "2"}}});
     let patch = json!({"metadata": {"labels": {"$patch": "replace", "c": "3"}}});
-    assert_eq!(smp(orig, patch, &pod()), json!({"metadata": {"labels": {"c": "3"}}}));
+    assert_eq!(
+        smp(orig, patch, &pod()),
+        json!({"metadata": {"labels": {"c": "3"}}})
+    );
     // $patch: delete on a map.
     let orig = json!({"spec": {"securityContext": {"runAsUser": 1}, "hostname": "h"}});
     let patch = json!({"spec": {"securityContext": {"$patch": "delete"}}});
-    assert_eq!(smp(orig, patch, &pod()), json!({"spec": {"securityContext": {}, "hostname": "h"}}));
+    assert_eq!(
+        smp(orig, patch, &pod()),
+        json!({"spec": {"securityContext": {}, "hostname": "h"}})
+    );
     // $patch: delete of a list item by merge key.
     let orig = json!({"spec": {"containers": [{"name": "a"}, {"name": "b"}, {"name": "c"}]}});
     let patch = json!({"spec": {"containers": [{"$patch": "delete", "name": "b"}]}});
-    assert_eq!(smp(orig, patch, &pod()), json!({"spec": {"containers": [{"name": "a"}, {"name": "c"}]}}));
+    assert_eq!(
+        smp(orig, patch, &pod()),
+        json!({"spec": {"containers": [{"name": "a"}, {"name": "c"}]}})
+    );
     // $patch: replace inside a list replaces the whole list.
     let orig = json!({"spec": {"containers": [{"name": "a"}, {"name": "b"}]}});
-    let patch = json!({"spec": {"containers": [{"name": "x", "image": "i"}, {"$patch": "replace"}]}});
-    assert_eq!(smp(orig, patch, &pod()), json!({"spec": {"containers": [{"name": "x", "image": "i"}]}}));
+    let patch =
+        json!({"spec": {"containers": [{"name": "x", "image": "i"}, {"$patch": "replace"}]}});
+    assert_eq!(
+        smp(orig, patch, &pod()),
+        json!({"spec": {"containers": [{"name": "x", "image": "i"}]}})
+    );
     // Unknown directive.
-    let err = strategic::apply(&json!({"metadata": {"labels": {}}}), &json!({"metadata": {"labels": {"$patch": "bogus"}}}), &pod()).expect_err("bogus");
+    let err = strategic::apply(
+        &json!({"metadata": {"labels": {}}}),
+        &json!({"metadata": {"labels": {"$patch": "bogus"}}}),
+        &pod(),
+    )
+    .expect_err("bogus");
     assert_eq!(err.status_code(), 500);
-    assert!(err.to_string().starts_with("unknown patch type: bogus"), "{err}");
+    assert!(
+        err.to_string().starts_with("unknown patch type: bogus"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -83,12 +106,20 @@ fn primitive_lists_with_merge_strategy() {
     // Merge adds new values (deduplicated).
     let patch = json!({"metadata": {"finalizers": ["b", "c"]}});
     let out = smp(orig.clone(), patch, &pod());
-    let mut got: Vec<String> = out["metadata"]["finalizers"].as_array().expect("list").iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect();
+    let mut got: Vec<String> = out["metadata"]["finalizers"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_string())
+        .collect();
     got.sort();
     assert_eq!(got, ["a", "b", "c"]);
     // $deleteFromPrimitiveList removes values.
     let patch = json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}});
-    assert_eq!(smp(orig, patch, &pod()), json!({"metadata": {"finalizers": ["b"]}}));
+    assert_eq!(
+        smp(orig, patch, &pod()),
+        json!({"metadata": {"finalizers": ["b"]}})
+    );
 }
 
 #[test]
@@ -104,8 +135,12 @@ fn set_element_order_orders_the_merged_list() {
     );
     // Primitive list order.
     let orig = json!({"metadata": {"finalizers": ["a", "b"]}});
-    let patch = json!({"metadata": {"$setElementOrder/finalizers": ["b", "c", "a"], "finalizers": ["c"]}});
-    assert_eq!(smp(orig, patch, &pod()), json!({"metadata": {"finalizers": ["b", "c", "a"]}}));
+    let patch =
+        json!({"metadata": {"$setElementOrder/finalizers": ["b", "c", "a"], "finalizers": ["c"]}});
+    assert_eq!(
+        smp(orig, patch, &pod()),
+        json!({"metadata": {"finalizers": ["b", "c", "a"]}})
+    );
 }
 
 #[test]
@@ -113,11 +148,17 @@ fn retain_keys_clears_unlisted_fields() {
     let d = ty("apps", "v1", "Deployment");
     let orig = json!({"spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}}});
     let patch = json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}});
-    assert_eq!(smp(orig, patch, &d), json!({"spec": {"strategy": {"type": "Recreate"}}}));
+    assert_eq!(
+        smp(orig, patch, &d),
+        json!({"spec": {"strategy": {"type": "Recreate"}}})
+    );
     // Volumes: merge,retainKeys on list items.
     let orig = json!({"spec": {"volumes": [{"name": "v", "emptyDir": {}}]}});
     let patch = json!({"spec": {"volumes": [{"$retainKeys": ["configMap", "name"], "name": "v", "configMap": {"name": "cm"}}]}});
-    assert_eq!(smp(orig, patch, &pod()), json!({"spec": {"volumes": [{"name": "v", "configMap": {"name": "cm"}}]}}));
+    assert_eq!(
+        smp(orig, patch, &pod()),
+        json!({"spec": {"volumes": [{"name": "v", "configMap": {"name": "cm"}}]}})
+    );
 }
 
 #[test]
@@ -125,23 +166,52 @@ fn replace_strategy_replaces_maps() {
     let pdb = ty("policy", "v1", "PodDisruptionBudget");
     let orig = json!({"spec": {"selector": {"matchLabels": {"a": "1"}}}});
     let patch = json!({"spec": {"selector": {"matchLabels": {"b": "2"}}}});
-    assert_eq!(smp(orig, patch, &pdb), json!({"spec": {"selector": {"matchLabels": {"b": "2"}}}}));
+    assert_eq!(
+        smp(orig, patch, &pdb),
+        json!({"spec": {"selector": {"matchLabels": {"b": "2"}}}})
+    );
 }
 
 #[test]
 fn new_items_go_before_server_only_items_like_upstream() {
     let orig = json!({"spec": {"containers": [{"name": "a"}, {"name": "b"}]}});
     let patch = json!({"spec": {"containers": [{"name": "c"}]}});
-    assert_eq!(smp(orig, patch, &pod()), json!({"spec": {"containers": [{"name": "c"}, {"name": "a"}, {"name": "b"}]}}));
+    assert_eq!(
+        smp(orig, patch, &pod()),
+        json!({"spec": {"containers": [{"name": "c"}, {"name": "a"}, {"name": "b"}]}})
+    );
 }
 
 #[test]
 fn errors_match_upstream() {
-    let err = strategic::apply(&json!({"spec": {"containers": [{"name": "a"}]}}), &json!({"spec": {"containers": [{"image": "x"}]}}), &pod()).expect_err("no key");
-    assert_eq!(err, PatchError::Internal("map: map[image:x] does not contain declared merge key: name".into()));
-    assert_eq!(strategic::apply_bytes(&json!({}), b"nope", &pod()).expect_err("bad json").status_code(), 400);
-    assert_eq!(strategic::apply(&json!({}), &json!([1]), &pod()).expect_err("not an object").status_code(), 400);
-    let err = strategic::apply(&json!({"metadata": {"finalizers": ["a"]}}), &json!({"metadata": {"$setElementOrder/finalizers": ["x"], "finalizers": ["b"]}}), &pod()).expect_err("order");
+    let err = strategic::apply(
+        &json!({"spec": {"containers": [{"name": "a"}]}}),
+        &json!({"spec": {"containers": [{"image": "x"}]}}),
+        &pod(),
+    )
+    .expect_err("no key");
+    assert_eq!(
+        err,
+        PatchError::Internal("map: map[image:x] does not contain declared merge key: name".into())
+    );
+    assert_eq!(
+        strategic::apply_bytes(&json!({}), b"nope", &pod())
+            .expect_err("bad json")
+            .status_code(),
+        400
+    );
+    assert_eq!(
+        strategic::apply(&json!({}), &json!([1]), &pod())
+            .expect_err("not an object")
+            .status_code(),
+        400
+    );
+    let err = strategic::apply(
+        &json!({"metadata": {"finalizers": ["a"]}}),
+        &json!({"metadata": {"$setElementOrder/finalizers": ["x"], "finalizers": ["b"]}}),
+        &pod(),
+    )
+    .expect_err("order");
     assert_eq!(err.status_code(), 400);
 }
 
@@ -149,7 +219,10 @@ fn errors_match_upstream() {
 fn unknown_fields_are_taken_or_merged_as_plain_json() {
     let orig = json!({"spec": {"hostname": "h"}, "extra": {"a": 1}});
     let patch = json!({"spec": {"notAField": [1]}, "extra": {"b": 2}});
-    assert_eq!(smp(orig, patch, &pod()), json!({"spec": {"hostname": "h", "notAField": [1]}, "extra": {"a": 1, "b": 2}}));
+    assert_eq!(
+        smp(orig, patch, &pod()),
+        json!({"spec": {"hostname": "h", "notAField": [1]}, "extra": {"a": 1, "b": 2}})
+    );
 }
 
 /// The live Deployment as a real cluster stores it after `kubectl apply -f v1.yaml`
@@ -208,11 +281,24 @@ fn kubectl_client_side_apply_replay() {
     let c = &live_v2["spec"]["template"]["spec"]["containers"];
     assert_eq!(live_v2["spec"]["replicas"], json!(3));
     assert_eq!(c[0]["image"], json!("nginx:1.25"));
-    assert_eq!(c[0]["env"], json!([{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]));
-    assert_eq!(c[0]["ports"], json!([{"containerPort": 80, "protocol": "TCP"}, {"containerPort": 443}]));
-    assert_eq!(c[0]["imagePullPolicy"], json!("IfNotPresent"), "server defaults stay");
+    assert_eq!(
+        c[0]["env"],
+        json!([{"name": "A", "value": "1"}, {"name": "B", "value": "2"}])
+    );
+    assert_eq!(
+        c[0]["ports"],
+        json!([{"containerPort": 80, "protocol": "TCP"}, {"containerPort": 443}])
+    );
+    assert_eq!(
+        c[0]["imagePullPolicy"],
+        json!("IfNotPresent"),
+        "server defaults stay"
+    );
     assert_eq!(c[1], json!({"name": "sidecar", "image": "busybox"}));
-    assert_eq!(live_v2["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"], json!("{v2}"));
+    assert_eq!(
+        live_v2["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"],
+        json!("{v2}")
+    );
 
     // v3: drops env B, port 443, the sidecar, minReadySeconds, and switches to Recreate.
     let patch_v3 = json!({
@@ -232,10 +318,14 @@ fn kubectl_client_side_apply_replay() {
     });
     let live_v3 = smp(live_v2, patch_v3, &d);
     let mut want = live_v1();
-    want["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] = json!("{v3}");
+    want["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] =
+        json!("{v3}");
     want["spec"]["replicas"] = json!(3);
     want["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:1.25");
     want["spec"]["strategy"] = json!({"type": "Recreate"});
-    want["spec"].as_object_mut().expect("spec").remove("minReadySeconds");
+    want["spec"]
+        .as_object_mut()
+        .expect("spec")
+        .remove("minReadySeconds");
     assert_eq!(live_v3, want);
 }
