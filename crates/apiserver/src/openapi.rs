@@ -2,7 +2,9 @@
 //! OpenAPI 3.0 document per group/version), generated from the `k8s-openapi` types' schemas
 //! (with upstream's field documentation, so `kubectl explain` prints it) plus the paths of
 //! every resource and the `x-kubernetes-*` extensions clients read: the group/version/kind of
-//! each type and operation, and `fieldValidation` on writes (kubectl checks for it before
+//! each type and operation, the list/map types and strategic-merge keys of every field
+//! (from `rkube-schema`; kubectl's `apply` builds its patches from them), and
+//! `fieldValidation` on writes (kubectl checks for it before
 //! using server-side validation). Built once, on first use.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -395,7 +397,8 @@ fn build() -> Docs {
             .into_iter()
             .filter_map(|n| defs3.get(&n).map(|d| (n, d.clone())))
             .collect();
-        let doc = json!({"openapi": "3.0.0", "info": info, "paths": paths, "components": {"schemas": schemas}});
+        let mut doc = json!({"openapi": "3.0.0", "info": info, "paths": paths, "components": {"schemas": schemas}});
+        rkube_schema::catalog().augment_openapi_v3(&mut doc);
         let bytes = Bytes::from(doc.to_string());
         index.insert(
             gv.clone(),
@@ -415,7 +418,8 @@ fn build() -> Docs {
             paths2.insert(p, ops);
         }
     }
-    let v2 = json!({"swagger": "2.0", "info": info, "paths": paths2, "definitions": defs2});
+    let mut v2 = json!({"swagger": "2.0", "info": info, "paths": paths2, "definitions": defs2});
+    rkube_schema::catalog().augment_openapi_v2(&mut v2);
     let _ = api_version;
     Docs {
         v2: Bytes::from(v2.to_string()),

@@ -43,6 +43,11 @@ impl Ctx {
         self.info.name.as_deref().unwrap_or("")
     }
 
+    /// The `fieldManager` parameter, if given.
+    pub fn field_manager_param(&self) -> Option<String> {
+        self.query.non_empty("fieldManager").map(String::from)
+    }
+
     /// `dryRun=All`.
     pub fn dry_run(&self) -> Result<bool, ApiError> {
         match self.query.get("dryRun") {
@@ -56,7 +61,6 @@ impl Ctx {
 
     /// The field manager: `fieldManager`, else derived from the user agent as upstream
     /// does (`kubectl-client-side-apply` comes from kubectl itself).
-    #[allow(dead_code)] // used once patches are applied (next change)
     pub fn field_manager(&self) -> String {
         if let Some(m) = self.query.non_empty("fieldManager") {
             return m.to_string();

@@ -24,7 +24,8 @@ pub async fn handle(ctx: &Ctx, sub: &Subresource, body: Bytes) -> Result<Respons
         ("status" | "approval", "update") => {
             let dry_run = ctx.dry_run()?;
             let (obj, _) = check_object(ctx, decode(ctx, &body)?)?;
-            let (obj, status) = update_object(ctx, Change::Replace(obj), true, dry_run).await?;
+            let (obj, status) =
+                update_object(ctx, Change::Replace(obj), "status", true, dry_run).await?;
             present::object(ctx, status, present::served(ctx.resource, obj))
         }
         ("scale", "get") => {
@@ -35,10 +36,11 @@ pub async fn handle(ctx: &Ctx, sub: &Subresource, body: Bytes) -> Result<Respons
         ("binding", "create") => bind(ctx, &body).await,
         ("eviction", "create") => evict(ctx, &body).await,
         ("finalize", "update") => finalize(ctx, &body).await,
-        (_, "patch") => Err(ApiError::unsupported_media_type(
-            ctx.content_type.as_deref().unwrap_or(""),
-            &[],
-        )),
+        ("status" | "approval", "patch") => {
+            let (obj, status) = super::write::patch_object(ctx, body, sub.name).await?;
+            present::object(ctx, status, present::served(ctx.resource, obj))
+        }
+        ("scale", "patch") => patch_scale(ctx, body).await,
         _ => Err(ApiError::method_not_supported(ctx.resource, verb)),
     }
 }
@@ -104,8 +106,13 @@ fn respond_scale(ctx: &Ctx, obj: &Value) -> Result<Response<Body>, ApiError> {
 }
 
 async fn update_scale(ctx: &Ctx, body: &Bytes) -> Result<Response<Body>, ApiError> {
-    let dry_run = ctx.dry_run()?;
     let scale = decode(ctx, body)?;
+    update_scale_value(ctx, scale).await
+}
+
+/// Writes a `Scale`'s replicas to the workload.
+async fn update_scale_value(ctx: &Ctx, scale: Value) -> Result<Response<Body>, ApiError> {
+    let dry_run = ctx.dry_run()?;
     let scale = crate::typed::roundtrip("autoscaling", "v1", "Scale", scale)
         .unwrap_or_else(|| Err(serde::de::Error::custom("no Scale type")))
         .map_err(|e| {
@@ -139,8 +146,32 @@ async fn update_scale(ctx: &Ctx, body: &Bytes) -> Result<Response<Body>, ApiErro
         }
         Ok(new)
     }));
-    let (obj, _) = update_object(ctx, change, false, dry_run).await?;
+    let (obj, _) = update_object(ctx, change, "scale", true, dry_run).await?;
     respond_scale(ctx, &obj)
+}
+
+/// A patch of the `Scale` view: applied to the Scale, whose replicas then go to the
+/// workload.
+async fn patch_scale(ctx: &Ctx, body: Bytes) -> Result<Response<Body>, ApiError> {
+    let current = read::load(ctx, None).await?;
+    let scale = scale_of(&current);
+    let patched = match body_type(ctx.content_type.as_deref())? {
+        BodyType::JsonPatch => rkube_patch::json_patch::apply_bytes(&scale, &body),
+        BodyType::MergePatch | BodyType::StrategicMergePatch => {
+            rkube_patch::merge_patch::apply_bytes(&scale, &body)
+        }
+        _ => {
+            return Err(ApiError::unsupported_media_type(
+                ctx.content_type.as_deref().unwrap_or(""),
+                &[
+                    "application/json-patch+json",
+                    "application/merge-patch+json",
+                ],
+            ));
+        }
+    }
+    .map_err(crate::managed::patch_error)?;
+    update_scale_value(ctx, patched).await
 }
 
 /// Assigns a pod to a node (`pods/binding` or the `bindings` resource).
@@ -374,6 +405,6 @@ async fn finalize(ctx: &Ctx, body: &Bytes) -> Result<Response<Body>, ApiError> {
         }
         Ok(new)
     }));
-    let (obj, status) = update_object(ctx, change, false, dry_run).await?;
+    let (obj, status) = update_object(ctx, change, "", true, dry_run).await?;
     present::object(ctx, status, present::served(ctx.resource, obj))
 }

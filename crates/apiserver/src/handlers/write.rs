@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::list::Selectors;
 use super::{Ctx, present};
 use crate::web::{Body, BodyType, add_warnings, body_type, parse_document, respond};
-use crate::{admission, convert, objects, services, strategy, typed, validation};
+use crate::{admission, convert, managed, objects, services, strategy, typed, validation};
 
 /// Writes retried on conflicts before giving up (only unconditional writes retry).
 const MAX_RETRIES: usize = 20;
@@ -35,13 +35,13 @@ fn generate_suffix() -> String {
 
 /// `fieldValidation`.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum FieldValidation {
+pub enum FieldValidation {
     Ignore,
     Warn,
     Strict,
 }
 
-fn field_validation(ctx: &Ctx) -> Result<FieldValidation, ApiError> {
+pub fn field_validation(ctx: &Ctx) -> Result<FieldValidation, ApiError> {
     match ctx.query.get("fieldValidation") {
         None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
         Some("Ignore") => Ok(FieldValidation::Ignore),
@@ -56,7 +56,15 @@ fn field_validation(ctx: &Ctx) -> Result<FieldValidation, ApiError> {
 /// unknown fields (per `fieldValidation`). Returns the pruned object (served version) and
 /// warnings.
 pub fn check_object(ctx: &Ctx, obj: Value) -> Result<(Value, Vec<String>), ApiError> {
-    let r = ctx.resource;
+    check_object_with(ctx.resource, field_validation(ctx)?, obj)
+}
+
+/// [`check_object`] without a request at hand.
+pub fn check_object_with(
+    r: &Resource,
+    mode: FieldValidation,
+    obj: Value,
+) -> Result<(Value, Vec<String>), ApiError> {
     let Value::Object(mut map) = obj else {
         return Err(ApiError::bad_request(
             "the request body must be a JSON or YAML object",
@@ -83,7 +91,6 @@ pub fn check_object(ctx: &Ctx, obj: Value) -> Result<(Value, Vec<String>), ApiEr
     map.insert("apiVersion".into(), expected_version.into());
     map.insert("kind".into(), r.kind.into());
     let input = Value::Object(map);
-    let mode = field_validation(ctx)?;
     let Some(result) = typed::roundtrip(r.group, r.version, r.kind, input.clone()) else {
         return Ok((input, Vec::new()));
     };
@@ -179,16 +186,18 @@ fn respond_object(
 pub async fn create(ctx: &Ctx, body: Bytes) -> Result<Response<Body>, ApiError> {
     let dry_run = ctx.dry_run()?;
     let (obj, warnings) = decode_body(ctx, &body)?;
-    let (obj, status) = create_object(ctx, obj, dry_run).await?;
+    let (obj, status) = create_object(ctx, obj, dry_run, true).await?;
     respond_object(ctx, status, obj, &warnings)
 }
 
 /// The create path shared by POST, apply-creates and create-on-update. `obj` is in the
 /// served version; the stored object is returned (in the stored version) with 201.
+/// `track`: record the write in managedFields (server-side apply already did).
 pub async fn create_object(
     ctx: &Ctx,
     mut obj: Value,
     dry_run: bool,
+    track: bool,
 ) -> Result<(Value, u16), ApiError> {
     let r = ctx.resource;
     settle_namespace(ctx, &mut obj)?;
@@ -209,6 +218,9 @@ pub async fn create_object(
     }
     if let Some(ns) = ctx.namespace() {
         admission::namespace_lifecycle(&ctx.state, r, ns, &name).await?;
+    }
+    if track {
+        obj = managed::track_update(r, &ctx.field_manager(), "", None, obj)?;
     }
     {
         let m = meta::meta_mut(&mut obj);
@@ -260,12 +272,16 @@ pub enum Change {
 
 /// Updates the named object: the shared path of PUT, patch and subresource writes.
 /// `status_write`: only `status` may change. Returns the stored object and the HTTP status.
+/// `subresource`: `""`, or the subresource written through (`status` writes change only
+/// status). `track`: record the write in managedFields (server-side apply already did).
 pub async fn update_object(
     ctx: &Ctx,
     change: Change,
-    status_write: bool,
+    subresource: &str,
+    track: bool,
     dry_run: bool,
 ) -> Result<(Value, u16), ApiError> {
+    let status_write = subresource == "status";
     let r = ctx.resource;
     let name = ctx.name().to_string();
     let key = r.key(ctx.namespace(), &name);
@@ -280,7 +296,7 @@ pub async fn update_object(
         let Some(kv) = current else {
             return match change {
                 Change::Replace(ref obj) if s.create_on_update && !status_write => {
-                    create_object(ctx, obj.clone(), dry_run).await
+                    create_object(ctx, obj.clone(), dry_run, track).await
                 }
                 _ => Err(ApiError::not_found(r, &name)),
             };
@@ -339,6 +355,9 @@ pub async fn update_object(
         let causes = validation::validate_update(r, &new, &old);
         if !causes.is_empty() {
             return Err(invalid(r, &name, causes));
+        }
+        if track {
+            new = managed::track_update(r, &ctx.field_manager(), subresource, Some(&old), new)?;
         }
         let owner = format!("{}/{}", ctx.namespace().unwrap_or(""), name);
         let allocated = if r.plural == "services" && !status_write {
@@ -439,17 +458,143 @@ fn finalized(r: &Resource, obj: &Value) -> bool {
 pub async fn update(ctx: &Ctx, body: Bytes) -> Result<Response<Body>, ApiError> {
     let dry_run = ctx.dry_run()?;
     let (obj, warnings) = decode_body(ctx, &body)?;
-    let (obj, status) = update_object(ctx, Change::Replace(obj), false, dry_run).await?;
+    let (obj, status) = update_object(ctx, Change::Replace(obj), "", true, dry_run).await?;
     respond_object(ctx, status, obj, &warnings)
 }
 
-pub async fn patch(ctx: &Ctx, _body: Bytes) -> Result<Response<Body>, ApiError> {
-    body_type(ctx.content_type.as_deref())?;
-    Err(ApiError::new(
-        415,
-        "UnsupportedMediaType",
-        "this server does not accept PATCH requests yet; use PUT",
-    ))
+pub async fn patch(ctx: &Ctx, body: Bytes) -> Result<Response<Body>, ApiError> {
+    let (obj, status) = patch_object(ctx, body, "").await?;
+    respond_object(ctx, status, obj, &[])
+}
+
+/// Applies a patch of any type to the named object (through `subresource`, `""` for the
+/// main resource) and stores the result. Server-side apply creates a missing object.
+pub async fn patch_object(
+    ctx: &Ctx,
+    body: Bytes,
+    subresource: &str,
+) -> Result<(Value, u16), ApiError> {
+    let r = ctx.resource;
+    let dry_run = ctx.dry_run()?;
+    let kind = body_type(ctx.content_type.as_deref())?;
+    let force = ctx.query.bool("force");
+    if force && kind != BodyType::ApplyPatch {
+        return Err(ApiError::bad_request(
+            "force flag must be unset for non-apply patch requests",
+        ));
+    }
+    let mode = field_validation(ctx)?;
+    let ty = managed::served_type(r);
+    match kind {
+        BodyType::Json | BodyType::Yaml => Err(ApiError::unsupported_media_type(
+            ctx.content_type.as_deref().unwrap_or(""),
+            &[
+                "application/json-patch+json",
+                "application/merge-patch+json",
+                "application/strategic-merge-patch+json",
+                "application/apply-patch+yaml",
+            ],
+        )),
+        BodyType::ApplyPatch => {
+            let manager = ctx.field_manager_param().ok_or_else(|| {
+                ApiError::invalid(
+                    r,
+                    "PatchOptions",
+                    "",
+                    vec![rkube_api::status::Cause {
+                        reason: "FieldValueRequired".into(),
+                        message: "Required value: is required for apply patch".into(),
+                        field: "fieldManager".into(),
+                    }],
+                )
+            })?;
+            let Some(ty) = ty else {
+                return Err(ApiError::unsupported_media_type(
+                    "application/apply-patch+yaml",
+                    &[
+                        "application/json-patch+json",
+                        "application/merge-patch+json",
+                    ],
+                ));
+            };
+            let config = parse_document(&body, true)?;
+            let (config, _) = check_object_with(r, mode, config)?;
+            if let Some(n) = meta::name(&config)
+                && n != ctx.name()
+            {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({n}) does not match the name on the URL ({})",
+                    ctx.name()
+                )));
+            }
+            let api_version = r.api_version();
+            let sub = subresource.to_string();
+            let ignored = managed::ignored(r, subresource);
+            let apply = move |live: Option<&Value>| -> Result<Value, ApiError> {
+                let now = meta::now_rfc3339();
+                let opts = rkube_patch::ApplyOptions {
+                    manager: &manager,
+                    api_version: &api_version,
+                    subresource: &sub,
+                    now: &now,
+                    force,
+                    ignored: ignored.clone(),
+                };
+                rkube_patch::apply(live, &config, &ty, &opts).map_err(managed::patch_error)
+            };
+            let apply = std::sync::Arc::new(apply);
+            let derive = apply.clone();
+            match update_object(
+                ctx,
+                Change::Derive(Box::new(move |old| derive(Some(old)))),
+                subresource,
+                false,
+                dry_run,
+            )
+            .await
+            {
+                Err(e) if e.code == 404 && subresource.is_empty() => {
+                    let mut created = apply(None)?;
+                    meta::set(&mut created, "name", ctx.name());
+                    create_object(ctx, created, dry_run, false).await
+                }
+                other => other,
+            }
+        }
+        BodyType::JsonPatch | BodyType::MergePatch | BodyType::StrategicMergePatch => {
+            if kind == BodyType::StrategicMergePatch && ty.is_none() {
+                return Err(ApiError::unsupported_media_type(
+                    "application/strategic-merge-patch+json",
+                    &[
+                        "application/json-patch+json",
+                        "application/merge-patch+json",
+                    ],
+                ));
+            }
+            let derive = move |old: &Value| -> Result<Value, ApiError> {
+                let patched = match kind {
+                    BodyType::JsonPatch => rkube_patch::json_patch::apply_bytes(old, &body),
+                    BodyType::MergePatch => rkube_patch::merge_patch::apply_bytes(old, &body),
+                    _ => rkube_patch::strategic::apply_bytes(
+                        old,
+                        &body,
+                        ty.as_ref().expect("checked above"),
+                    ),
+                }
+                .map_err(managed::patch_error)?;
+                // The patched object is checked like a submitted one.
+                Ok(check_object_with(r, mode, patched)?.0)
+            };
+            update_object(
+                ctx,
+                Change::Derive(Box::new(derive)),
+                subresource,
+                true,
+                dry_run,
+            )
+            .await
+        }
+    }
 }
 
 /// `DeleteOptions` from the body and the query.
