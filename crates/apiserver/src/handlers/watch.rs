@@ -269,7 +269,7 @@ pub async fn watch(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
                     // Read the revision before checking for pending events: every event up
                     // to it has then been received.
                     let revision = caches.revision();
-                    if rx.is_empty() && revision > last {
+                    if rx.is_empty() && revision >= last {
                         last = revision;
                         if tx.send(encoder.bookmark(revision, false)).await.is_err() {
                             return;

@@ -83,8 +83,10 @@ pub fn kubectl_stdin(server: &TestServer, args: &[&str], stdin: &str) -> Run {
 /// A kube-rs client from the server's kubeconfig.
 pub async fn client(server: &TestServer) -> kube::Client {
     let kubeconfig = kube::config::Kubeconfig::read_from(&server.kubeconfig).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
         .expect("client config");
+    // Tests assert on the server's answers; kube-rs would otherwise retry 5xx answers.
+    config.default_retry = false;
     kube::Client::try_from(config).expect("client")
 }
