@@ -23,6 +23,7 @@ pub mod managed;
 pub mod nonresource;
 pub mod objects;
 pub mod openapi;
+mod openapi_pb;
 pub mod request;
 mod route;
 pub mod serve;

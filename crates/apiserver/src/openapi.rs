@@ -23,6 +23,8 @@ use crate::web::{Body, respond_bytes};
 
 struct Docs {
     v2: Bytes,
+    /// The same as gnostic protobuf.
+    v2_pb: Bytes,
     v3_index: Bytes,
     /// By `api/v1` or `apis/<group>/<version>`.
     v3: HashMap<String, Bytes>,
@@ -34,14 +36,26 @@ fn docs() -> &'static Docs {
     DOCS.get_or_init(build)
 }
 
+/// The media type of the protobuf `/openapi/v2` response (clients ask with an `@` form that
+/// is not a valid media type; the answer uses the dotted form).
+const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
 pub fn handle(
     _state: &State,
     rest: &[&str],
-    _accept: Option<&str>,
+    accept: Option<&str>,
     _query: &Query,
 ) -> Result<Response<Body>, ApiError> {
     let d = docs();
+    let wants_protobuf = accept.is_some_and(|a| {
+        a.split(',').next().is_some_and(|first| {
+            first
+                .trim()
+                .starts_with("application/com.github.proto-openapi.spec.v2")
+        })
+    });
     match rest {
+        ["v2"] if wants_protobuf => Ok(respond_bytes(200, d.v2_pb.clone(), V2_PROTOBUF)),
         ["v2"] => Ok(respond_bytes(200, d.v2.clone(), "application/json")),
         ["v3"] => Ok(respond_bytes(200, d.v3_index.clone(), "application/json")),
         ["v3", path @ ..] => {
@@ -358,6 +372,31 @@ fn schema_name(defs: &Map<String, Value>, r: &Resource) -> Option<String> {
         .map(|(n, _)| n.clone())
 }
 
+/// `{"allOf": [{"$ref": X}], …}` → `{"$ref": X, …}`, everywhere in a schema.
+fn unwrap_single_ref_all_of(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            let single_ref = match m.get("allOf") {
+                Some(Value::Array(a)) if a.len() == 1 => a[0]
+                    .as_object()
+                    .filter(|r| r.len() == 1)
+                    .and_then(|r| r.get("$ref"))
+                    .cloned(),
+                _ => None,
+            };
+            if let Some(r) = single_ref {
+                m.remove("allOf");
+                m.insert("$ref".into(), r);
+            }
+            for child in m.values_mut() {
+                unwrap_single_ref_all_of(child);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(unwrap_single_ref_all_of),
+        _ => {}
+    }
+}
+
 fn hash(bytes: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
@@ -406,8 +445,13 @@ fn build() -> Docs {
         );
         v3.insert(gv.clone(), bytes);
     }
-    // v2: everything in one document.
-    let defs2 = definitions(SchemaSettings::draft07());
+    // v2: everything in one document, with references written as upstream's v2 document
+    // writes them (`$ref` beside `description`, not wrapped in `allOf`; kube-openapi's v2
+    // reader does not follow `allOf`).
+    let mut defs2 = definitions(SchemaSettings::draft07());
+    for schema in defs2.values_mut() {
+        unwrap_single_ref_all_of(schema);
+    }
     let ref2 = "#/definitions/";
     let mut paths2 = Map::new();
     for r in BUILTIN {
@@ -422,6 +466,7 @@ fn build() -> Docs {
     rkube_schema::catalog().augment_openapi_v2(&mut v2);
     let _ = api_version;
     Docs {
+        v2_pb: Bytes::from(crate::openapi_pb::encode_v2(&v2)),
         v2: Bytes::from(v2.to_string()),
         v3_index: Bytes::from(json!({"paths": index}).to_string()),
         v3,
@@ -477,6 +522,13 @@ mod tests {
         );
         let v2: Value = serde_json::from_slice(&d.v2).unwrap();
         assert_eq!(v2["swagger"], "2.0");
+        let template =
+            &v2["definitions"]["io.k8s.api.apps.v1.DeploymentSpec"]["properties"]["template"];
+        assert_eq!(
+            template["$ref"],
+            "#/definitions/io.k8s.api.core.v1.PodTemplateSpec"
+        );
+        assert!(template.get("allOf").is_none());
         assert!(v2["definitions"]["io.k8s.api.core.v1.Pod"].is_object());
     }
 }
