@@ -35,6 +35,14 @@ impl TestServer {
 
     /// Starts a server on `store` and waits until it is ready.
     pub async fn start_with(store: Arc<dyn Store>) -> TestServer {
+        Self::start_configured(store, |_| {}).await
+    }
+
+    /// Starts a server on `store` with `adjust` applied to its configuration.
+    pub async fn start_configured(
+        store: Arc<dyn Store>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let ca = CertAuthority::load_or_create(dir.path(), "ca", "rkube-test-ca").expect("CA");
         let serving = ca
@@ -63,7 +71,7 @@ impl TestServer {
                 groups: vec!["testers".into()],
             },
         );
-        let config = Config {
+        let mut config = Config {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             serving_cert_pem: serving.cert_pem,
             serving_key_pem: serving.key_pem,
@@ -76,6 +84,7 @@ impl TestServer {
             event_ttl: Duration::from_secs(3600),
             bookmark_interval: Duration::from_secs(1),
         };
+        adjust(&mut config);
         let server = ApiServer::start(store.clone(), config)
             .await
             .expect("API server starts");

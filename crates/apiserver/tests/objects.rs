@@ -654,3 +654,41 @@ async fn service_addresses_are_allocated_once() {
         .unwrap();
     assert_eq!(again.spec.unwrap().cluster_ip.unwrap(), ip);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_shared_between_apis_and_expire() {
+    let store: std::sync::Arc<dyn rkube_store::Store> =
+        std::sync::Arc::new(rkube_store::memory::MemoryStore::new());
+    let s =
+        TestServer::start_configured(store, |c| c.event_ttl = std::time::Duration::from_secs(1))
+            .await;
+    let client = client(&s).await;
+    let core: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "default");
+    let new: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), "default");
+    let ev: k8s_openapi::api::core::v1::Event = serde_json::from_value(json!({
+        "metadata": {"name": "e1"},
+        "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
+        "reason": "Started", "message": "started the container", "type": "Normal", "count": 2,
+    }))
+    .unwrap();
+    core.create(&PostParams::default(), &ev).await.unwrap();
+    // The same event through events.k8s.io/v1, in that API's field names.
+    let seen = new.get("e1").await.unwrap();
+    assert_eq!(seen.note.as_deref(), Some("started the container"));
+    assert_eq!(seen.regarding.as_ref().unwrap().name.as_deref(), Some("p"));
+    assert_eq!(seen.deprecated_count, Some(2));
+    // Gone after the TTL.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match core.get("e1").await {
+            Err(kube::Error::Api(st)) if st.code == 404 => break,
+            _ => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the event outlived its TTL"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    }
+}

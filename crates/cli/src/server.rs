@@ -175,7 +175,11 @@ fn certificates(
     if !hostname.is_empty() {
         dns_names.push(hostname);
     }
-    let mut ips: Vec<IpAddr> = vec![Ipv4Addr::LOCALHOST.into(), first_service_ip.into(), advertise.into()];
+    let mut ips: Vec<IpAddr> = vec![
+        Ipv4Addr::LOCALHOST.into(),
+        first_service_ip.into(),
+        advertise.into(),
+    ];
     ips.extend(local_addresses().into_iter().map(IpAddr::from));
     for san in &args.tls_san {
         match san.parse::<IpAddr>() {
@@ -226,8 +230,8 @@ async fn serve(args: ServerArgs) -> Result<()> {
     let started = Instant::now();
     // Installed first, so that a stop request during start-up is not lost.
     let shutdown = shutdown_signal()?;
-    let service_cidr = Cidr::parse(&args.service_cidr)
-        .map_err(|e| anyhow::anyhow!("--service-cidr: {e}"))?;
+    let service_cidr =
+        Cidr::parse(&args.service_cidr).map_err(|e| anyhow::anyhow!("--service-cidr: {e}"))?;
     let node_ports = parse_port_range(&args.service_node_port_range)?;
     let advertise = args
         .advertise_address
@@ -251,7 +255,10 @@ async fn serve(args: ServerArgs) -> Result<()> {
         history = ?args.datastore_retention,
         "datastore ready"
     );
-    let compactor = compactor::spawn(store.clone(), CompactorConfig::keep(args.datastore_retention));
+    let compactor = compactor::spawn(
+        store.clone(),
+        CompactorConfig::keep(args.datastore_retention),
+    );
 
     let (ca_pem, serving, kubeconfig) = certificates(&args, advertise, service_cidr.nth(1))?;
     let mut authenticator = Authenticator::new();

@@ -27,7 +27,12 @@ impl Server {
             .unwrap()
             .port();
         let mut child = Command::new(RKUBE)
-            .args(["server", "--bind-address", "127.0.0.1", "--https-listen-port"])
+            .args([
+                "server",
+                "--bind-address",
+                "127.0.0.1",
+                "--https-listen-port",
+            ])
             .arg(port.to_string())
             .arg("--data-dir")
             .arg(data_dir)
@@ -104,7 +109,11 @@ fn server_serves_the_api_writes_a_kubeconfig_and_stops_on_sigterm() {
             .unwrap()
     };
     let out = kubectl(&["get", "ns", "-o", "name"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let names = String::from_utf8_lossy(&out.stdout);
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         assert!(names.contains(&format!("namespace/{ns}")), "{names}");
@@ -117,8 +126,17 @@ fn server_serves_the_api_writes_a_kubeconfig_and_stops_on_sigterm() {
     // A restart reuses the CA and keeps the data.
     let server = Server::start(dir.path());
     server.wait_for("API server ready");
-    assert_eq!(std::fs::read_to_string(dir.path().join("tls/ca.crt")).unwrap(), ca);
-    let out = kubectl(&["get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("tls/ca.crt")).unwrap(),
+        ca
+    );
+    let out = kubectl(&[
+        "get",
+        "svc",
+        "kubernetes",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "10.43.0.1");
     assert!(server.stop().success());
 }

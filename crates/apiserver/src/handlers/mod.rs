@@ -110,6 +110,19 @@ pub async fn handle(
         output,
     };
     let body = async { crate::web::read_body(req.into_body()).await };
+    // Writes to a collection by PUT or PATCH, and creates at an object's path, do not exist.
+    let wrong_path = match (
+        ctx.info.verb.as_str(),
+        &ctx.info.name,
+        &ctx.info.subresource,
+    ) {
+        ("update" | "patch", None, _) => true,
+        ("create", Some(_), None) => true,
+        _ => false,
+    };
+    if wrong_path {
+        return Err(ApiError::method_not_allowed(&ctx.info.verb.to_uppercase()));
+    }
     match ctx.info.subresource.clone() {
         None => {
             if !resource.has_verb(&ctx.info.verb) {
