@@ -111,15 +111,14 @@ pub async fn handle(
     };
     let body = async { crate::web::read_body(req.into_body()).await };
     // Writes to a collection by PUT or PATCH, and creates at an object's path, do not exist.
-    let wrong_path = match (
-        ctx.info.verb.as_str(),
-        &ctx.info.name,
-        &ctx.info.subresource,
-    ) {
-        ("update" | "patch", None, _) => true,
-        ("create", Some(_), None) => true,
-        _ => false,
-    };
+    let wrong_path = matches!(
+        (
+            ctx.info.verb.as_str(),
+            &ctx.info.name,
+            &ctx.info.subresource,
+        ),
+        ("update" | "patch", None, _) | ("create", Some(_), None)
+    );
     if wrong_path {
         return Err(ApiError::method_not_allowed(&ctx.info.verb.to_uppercase()));
     }
