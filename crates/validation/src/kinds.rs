@@ -1,0 +1,160 @@
+//! The per-kind glue: [`Def`] ties a `k8s-openapi` type to its defaulting and validation
+//! functions, and implements the JSON-level [`Kind`] interface the registry hands out.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::schemars::JsonSchema;
+use k8s_openapi::{Metadata, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::Gvk;
+use crate::decode::{self, DecodeError};
+use crate::error::FieldError;
+use crate::meta::{self, Errs};
+use crate::names::NameFn;
+use crate::path::Path;
+
+/// Defaulting and validation of one kind, on JSON.
+pub(crate) trait Kind: Sync {
+    fn namespaced(&self) -> bool;
+    fn default(&self, gvk: Gvk<'_>, obj: &mut Value) -> Result<(), DecodeError>;
+    fn validate_create(&self, gvk: Gvk<'_>, obj: &Value) -> Result<Vec<FieldError>, DecodeError>;
+    fn validate_update(
+        &self,
+        gvk: Gvk<'_>,
+        new: &Value,
+        old: &Value,
+    ) -> Result<Vec<FieldError>, DecodeError>;
+    fn validate_status_update(
+        &self,
+        gvk: Gvk<'_>,
+        new: &Value,
+        old: &Value,
+    ) -> Result<Vec<FieldError>, DecodeError>;
+}
+
+/// A kind's rules on its typed struct. ObjectMeta is validated here; the functions check
+/// the rest.
+pub(crate) struct Def<T> {
+    pub namespaced: bool,
+    pub name: NameFn,
+    pub default: fn(&mut T),
+    /// Checks on create (everything but ObjectMeta).
+    pub validate: fn(&T, &mut Errs),
+    /// Checks on update of the main resource (everything but ObjectMeta).
+    pub update: fn(&T, &T, &mut Errs),
+    /// Checks on update through the status subresource (everything but ObjectMeta).
+    pub status: fn(&T, &T, &mut Errs),
+    /// Whether ObjectMeta is validated before `validate` on create (core/v1 Events do
+    /// their own metadata checks).
+    pub meta: bool,
+}
+
+/// A kind definition with the usual ObjectMeta validation.
+pub(crate) const fn def<T>(
+    namespaced: bool,
+    name: NameFn,
+    default: fn(&mut T),
+    validate: fn(&T, &mut Errs),
+    update: fn(&T, &T, &mut Errs),
+    status: fn(&T, &T, &mut Errs),
+) -> Def<T> {
+    Def {
+        namespaced,
+        name,
+        default,
+        validate,
+        update,
+        status,
+        meta: true,
+    }
+}
+
+/// Defaults nothing.
+pub(crate) fn no_default<T>(_: &mut T) {}
+/// Checks nothing beyond ObjectMeta.
+pub(crate) fn no_checks<T>(_: &T, _: &mut Errs) {}
+/// Update checks when upstream has none beyond ObjectMeta.
+pub(crate) fn no_update_checks<T>(_: &T, _: &T, _: &mut Errs) {}
+
+impl<T> Def<T>
+where
+    T: Resource + Metadata<Ty = ObjectMeta> + DeserializeOwned + Serialize + JsonSchema,
+{
+    fn decode(&self, gvk: Gvk<'_>, v: &Value) -> Result<T, DecodeError> {
+        decode::decode::<T>(gvk.kind, gvk.version, v)
+    }
+}
+
+impl<T> Kind for Def<T>
+where
+    T: Resource + Metadata<Ty = ObjectMeta> + DeserializeOwned + Serialize + JsonSchema,
+{
+    fn namespaced(&self) -> bool {
+        self.namespaced
+    }
+
+    fn default(&self, gvk: Gvk<'_>, obj: &mut Value) -> Result<(), DecodeError> {
+        let mut typed = self.decode(gvk, obj)?;
+        (self.default)(&mut typed);
+        let mut out = decode::encode(&typed)?;
+        decode::canonicalize_quantities::<T>(&mut out);
+        *obj = out;
+        Ok(())
+    }
+
+    fn validate_create(&self, gvk: Gvk<'_>, obj: &Value) -> Result<Vec<FieldError>, DecodeError> {
+        let typed = self.decode(gvk, obj)?;
+        let mut errs = Vec::new();
+        if self.meta {
+            meta::validate_object_meta(
+                typed.metadata(),
+                self.namespaced,
+                self.name,
+                &Path::new("metadata"),
+                &mut errs,
+            );
+        }
+        (self.validate)(&typed, &mut errs);
+        Ok(errs)
+    }
+
+    fn validate_update(
+        &self,
+        gvk: Gvk<'_>,
+        new: &Value,
+        old: &Value,
+    ) -> Result<Vec<FieldError>, DecodeError> {
+        let new = self.decode(gvk, new)?;
+        let old = self.decode(gvk, old)?;
+        let mut errs = Vec::new();
+        meta::validate_object_meta_update(
+            new.metadata(),
+            old.metadata(),
+            &Path::new("metadata"),
+            &mut errs,
+        );
+        (self.update)(&new, &old, &mut errs);
+        Ok(errs)
+    }
+
+    fn validate_status_update(
+        &self,
+        gvk: Gvk<'_>,
+        new: &Value,
+        old: &Value,
+    ) -> Result<Vec<FieldError>, DecodeError> {
+        let new = self.decode(gvk, new)?;
+        let old = self.decode(gvk, old)?;
+        let mut errs = Vec::new();
+        meta::validate_object_meta_update(
+            new.metadata(),
+            old.metadata(),
+            &Path::new("metadata"),
+            &mut errs,
+        );
+        (self.status)(&new, &old, &mut errs);
+        Ok(errs)
+    }
+}
