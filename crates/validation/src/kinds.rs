@@ -15,6 +15,34 @@ use crate::meta::{self, Errs};
 use crate::names::NameFn;
 use crate::path::Path;
 
+thread_local! {
+    static RAW: std::cell::RefCell<Option<Value>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with `raw` as the JSON of the object being validated, so that validators can
+/// tell a field that was absent (Go's nil) from one that was empty ([`raw_absent`]).
+fn with_raw<R>(raw: &Value, f: impl FnOnce() -> R) -> R {
+    RAW.with(|r| *r.borrow_mut() = Some(raw.clone()));
+    let out = f();
+    RAW.with(|r| *r.borrow_mut() = None);
+    out
+}
+
+/// True if the field at `path` was absent or null in the JSON being validated.
+pub(crate) fn raw_absent(path: &[&str]) -> bool {
+    RAW.with(|r| {
+        let r = r.borrow();
+        let Some(mut v) = r.as_ref() else { return false };
+        for p in path {
+            match v.get(*p) {
+                Some(x) => v = x,
+                None => return true,
+            }
+        }
+        v.is_null()
+    })
+}
+
 /// Defaulting and validation of one kind, on JSON.
 pub(crate) trait Kind: Sync {
     fn namespaced(&self) -> bool;
@@ -116,7 +144,7 @@ where
                 &mut errs,
             );
         }
-        (self.validate)(&typed, &mut errs);
+        with_raw(obj, || (self.validate)(&typed, &mut errs));
         Ok(errs)
     }
 
@@ -126,6 +154,7 @@ where
         new: &Value,
         old: &Value,
     ) -> Result<Vec<FieldError>, DecodeError> {
+        let raw = new;
         let new = self.decode(gvk, new)?;
         let old = self.decode(gvk, old)?;
         let mut errs = Vec::new();
@@ -135,7 +164,7 @@ where
             &Path::new("metadata"),
             &mut errs,
         );
-        (self.update)(&new, &old, &mut errs);
+        with_raw(raw, || (self.update)(&new, &old, &mut errs));
         Ok(errs)
     }
 

@@ -22,6 +22,15 @@ static TABLE: &[Entry] = &[
     ("", "v1", "PersistentVolumeClaim", &groups::core::PERSISTENT_VOLUME_CLAIM),
     ("", "v1", "ReplicationController", &groups::core::REPLICATION_CONTROLLER),
     ("", "v1", "PodTemplate", &groups::core::POD_TEMPLATE),
+    ("apps", "v1", "Deployment", &groups::apps::DEPLOYMENT),
+    ("apps", "v1", "ReplicaSet", &groups::apps::REPLICA_SET),
+    ("apps", "v1", "StatefulSet", &groups::apps::STATEFUL_SET),
+    ("apps", "v1", "DaemonSet", &groups::apps::DAEMON_SET),
+    ("apps", "v1", "ControllerRevision", &groups::apps::CONTROLLER_REVISION),
+    ("storage.k8s.io", "v1", "StorageClass", &groups::storage::STORAGE_CLASS),
+    ("storage.k8s.io", "v1", "VolumeAttachment", &groups::storage::VOLUME_ATTACHMENT),
+    ("storage.k8s.io", "v1", "CSIDriver", &groups::storage::CSI_DRIVER),
+    ("storage.k8s.io", "v1", "CSINode", &groups::storage::CSI_NODE),
 ];
 
 pub(crate) fn lookup(gvk: Gvk<'_>) -> Option<&'static dyn Kind> {

@@ -2,7 +2,7 @@
 
 // pub(crate) mod admissionregistration;
 // pub(crate) mod apiextensions;
-// pub(crate) mod apps;
+pub(crate) mod apps;
 // pub(crate) mod autoscaling;
 // pub(crate) mod batch;
 // pub(crate) mod certificates;
@@ -86,5 +86,72 @@ pub(crate) fn opt_int(v: Option<impl Into<i64>>) -> BadValue {
     match v {
         Some(v) => BadValue::Int(v.into()),
         None => BadValue::Null,
+    }
+}
+
+/// Go's printing of an `intstr.IntOrString` through its `String()` method.
+pub(crate) fn int_or_string_value(v: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString) -> BadValue {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    match v {
+        IntOrString::Int(i) => BadValue::Raw(i.to_string()),
+        IntOrString::String(s) => BadValue::Raw(s.clone()),
+    }
+}
+
+fn percent_value(s: &str) -> Option<i64> {
+    let digits = s.strip_suffix('%')?;
+    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// `ValidatePositiveIntOrPercent`.
+pub(crate) fn validate_positive_int_or_percent(
+    v: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString,
+    path: &Path,
+    errs: &mut Errs,
+) {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    match v {
+        IntOrString::String(st) => {
+            if percent_value(st).is_none() {
+                errs.push(FieldError::invalid(
+                    path,
+                    int_or_string_value(v),
+                    crate::names::regex_error(
+                        "a valid percent string must be a numeric string followed by an ending '%'",
+                        "[0-9]+%",
+                        &["1%", "93%"],
+                    ),
+                ));
+            }
+        }
+        IntOrString::Int(i) => crate::meta::nonnegative((*i).into(), path, errs),
+    }
+}
+
+/// `IsNotMoreThan100Percent`.
+pub(crate) fn not_more_than_100_percent(
+    v: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString,
+    path: &Path,
+    errs: &mut Errs,
+) {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    if let IntOrString::String(st) = v {
+        if let Some(p) = percent_value(st) {
+            if p > 100 {
+                errs.push(FieldError::invalid(path, p, "must not be greater than 100%"));
+            }
+        }
+    }
+}
+
+/// `getIntOrPercentValue`: the number of an int, or of a well-formed percent.
+pub(crate) fn int_or_percent_value(v: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString) -> i64 {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    match v {
+        IntOrString::Int(i) => (*i).into(),
+        IntOrString::String(st) => percent_value(st).unwrap_or(0),
     }
 }

@@ -237,7 +237,14 @@ pub(crate) fn default_pod_spec(spec: &mut PodSpec) {
 
 /// A pod template's defaults (`SetDefaults_PodSpec` applies to templates too).
 pub(crate) fn default_template(t: &mut Option<PodTemplateSpec>) {
-    if let Some(spec) = t.as_mut().and_then(|t| t.spec.as_mut()) {
+    if let Some(t) = t {
+        default_template_spec(t);
+    }
+}
+
+/// [`default_template`] for a template that is always present.
+pub(crate) fn default_template_spec(t: &mut PodTemplateSpec) {
+    if let Some(spec) = &mut t.spec {
         default_pod_spec(spec);
     }
 }
@@ -1919,7 +1926,7 @@ pub(crate) fn validate_pod_spec(spec: &PodSpec, path: &Path, errs: &mut Errs) {
     }
     optional_enum(
         spec.preemption_policy.as_deref(),
-        &["Never", "PreemptLowerPriority"],
+        &["PreemptLowerPriority", "Never"],
         &path.child("preemptionPolicy"),
         errs,
     );
