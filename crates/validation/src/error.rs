@@ -413,7 +413,7 @@ pub fn go_string_slice(v: Option<&[String]>) -> BadValue {
     }
 }
 
-pub(crate) fn go_string_slice_text(v: &[String]) -> String {
+pub fn go_string_slice_text(v: &[String]) -> String {
     let inner: Vec<String> = v.iter().map(|s| go_quote(s)).collect();
     format!("[]string{{{}}}", inner.join(", "))
 }

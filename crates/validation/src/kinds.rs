@@ -101,8 +101,6 @@ pub(crate) const fn def<T>(
 
 /// Defaults nothing.
 pub(crate) fn no_default<T>(_: &mut T) {}
-/// Checks nothing beyond ObjectMeta.
-pub(crate) fn no_checks<T>(_: &T, _: &mut Errs) {}
 /// Update checks when upstream has none beyond ObjectMeta.
 pub(crate) fn no_update_checks<T>(_: &T, _: &T, _: &mut Errs) {}
 

@@ -14,10 +14,19 @@
 //!    `Invalid` Status; each error gives the `reason`, `message` ([`FieldError::body`]) and
 //!    `field` of a `details.causes` entry.
 //!
+//! 3. [`prepare_for_create`], [`prepare_for_update`] and [`prepare_for_status_update`] do
+//!    what upstream's per-resource strategies do just before validation (status reset or
+//!    carried over, generation, Namespace finalizer, Pod QoS class, Job selector, Service
+//!    allocations kept on update).
+//!
 //! The caller does what upstream's generic registry does around these calls: names from
-//! `generateName`, the namespace from the URL, `uid`/`creationTimestamp`, and on update the
-//! `resourceVersion` of unconditional updates (validation requires one) and the copying
-//! of status (main resource) or spec (status subresource) from the old object.
+//! `generateName`, the namespace from the URL, `uid`/`creationTimestamp` on create, and
+//! on update the `resourceVersion` of unconditional updates (validation requires one).
+//!
+//! Order on create: decode/[`default_object`] → admission → `uid` etc. →
+//! [`prepare_for_create`] → [`validate_create`]. On update: [`default_object`] →
+//! [`prepare_for_update`] (or [`prepare_for_status_update`]) → [`validate_update`] (or
+//! [`validate_status_update`]).
 
 mod decode;
 pub mod error;
@@ -27,6 +36,7 @@ pub mod names;
 pub mod path;
 pub mod quantity;
 mod registry;
+pub mod strategy;
 
 mod groups;
 
@@ -35,6 +45,7 @@ pub use error::{
     BadValue, ErrorType, FieldError, aggregate, format_invalid, format_kubectl_invalid,
 };
 pub use path::Path;
+pub use strategy::{prepare_for_create, prepare_for_status_update, prepare_for_update};
 
 use serde_json::Value;
 

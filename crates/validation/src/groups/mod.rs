@@ -1,20 +1,20 @@
 //! Defaulting and validation per API group, and small helpers they share.
 
-// pub(crate) mod admissionregistration;
-// pub(crate) mod apiextensions;
+pub(crate) mod admissionregistration;
+pub(crate) mod apiextensions;
 pub(crate) mod apps;
-// pub(crate) mod autoscaling;
-// pub(crate) mod batch;
-// pub(crate) mod certificates;
-// pub(crate) mod coordination;
+pub(crate) mod autoscaling;
+pub(crate) mod batch;
+pub(crate) mod certificates;
+pub(crate) mod coordination;
 pub(crate) mod core;
-// pub(crate) mod discovery;
-// pub(crate) mod events;
-// pub(crate) mod networking;
-// pub(crate) mod node;
-// pub(crate) mod policy;
-// pub(crate) mod rbac;
-// pub(crate) mod scheduling;
+pub(crate) mod discovery;
+pub(crate) mod events;
+pub(crate) mod networking;
+pub(crate) mod node;
+pub(crate) mod policy;
+pub(crate) mod rbac;
+pub(crate) mod scheduling;
 pub(crate) mod storage;
 
 use crate::error::{BadValue, FieldError};
@@ -79,14 +79,6 @@ pub(crate) fn dns_label(value: &str, path: &Path, errs: &mut Errs) {
 /// `ValidateDNS1123Subdomain` on a field.
 pub(crate) fn dns_subdomain(value: &str, path: &Path, errs: &mut Errs) {
     push_msgs(crate::names::is_dns1123_subdomain(value), path, value, errs);
-}
-
-/// Go's `%#v` of a `*int32`/`*int64` after upstream's dereference.
-pub(crate) fn opt_int(v: Option<impl Into<i64>>) -> BadValue {
-    match v {
-        Some(v) => BadValue::Int(v.into()),
-        None => BadValue::Null,
-    }
 }
 
 /// Go's printing of an `intstr.IntOrString` through its `String()` method.

@@ -317,13 +317,6 @@ const DOWNWARD_VOLUME_PATHS: &[&str] = &[
     "metadata.uid",
 ];
 
-/// Options that differ between pods and templates.
-#[derive(Clone, Copy)]
-pub(crate) struct PodOpts {
-    /// Pod templates of workloads: `restartPolicy` must be Always (checked by the caller).
-    pub template: bool,
-}
-
 /// The volumes a pod declares, by name, as `ValidateVolumes` returns them.
 type VolumeMap<'a> = BTreeMap<&'a str, &'a Volume>;
 
@@ -2177,10 +2170,4 @@ pub(crate) fn validate_pod_status_update(new: &Pod, old: &Pod, errs: &mut Errs) 
         push_msgs(names::name_is_dns_subdomain(nom, false), &sp.child("nominatedNodeName"), nom, errs);
     }
     validate_pod_status_ips(new, errs);
-}
-
-/// Immutable template-level comparison used by workloads: true if the two templates are
-/// equal.
-pub(crate) fn templates_equal(a: &Option<PodTemplateSpec>, b: &Option<PodTemplateSpec>) -> bool {
-    a == b
 }
