@@ -43,6 +43,9 @@ pub(crate) fn default_pv(pv: &mut PersistentVolume) {
     default_str(&mut spec.persistent_volume_reclaim_policy, "Retain");
     default_opt(&mut spec.volume_mode, "Filesystem".to_string());
     default_resource_list(&mut spec.capacity);
+    if let Some(hp) = &mut spec.host_path {
+        default_opt(&mut hp.type_, String::new());
+    }
     let st = pv.status.get_or_insert_with(Default::default);
     default_str(&mut st.phase, "Pending");
 }
