@@ -43,6 +43,39 @@ pub(crate) fn raw_absent(path: &[&str]) -> bool {
     })
 }
 
+/// Fields that `k8s-openapi` models as required (so they always serialize) but that Go
+/// keeps as nil pointers: if the request left them out, they stay out, so validation can
+/// report them as required.
+const NIL_POINTER_FIELDS: &[&[&str]] = &[&["spec", "selector"]];
+
+fn keep_absent(input: &Value, out: &mut Value) {
+    for path in NIL_POINTER_FIELDS {
+        let (last, parents) = match path.split_last() {
+            Some(x) => x,
+            None => continue,
+        };
+        let absent_in_input = {
+            let mut v = Some(input);
+            for p in parents {
+                v = v.and_then(|x| x.get(*p));
+            }
+            v.and_then(|x| x.get(*last)).is_none_or(Value::is_null)
+        };
+        if !absent_in_input {
+            continue;
+        }
+        let mut o = Some(&mut *out);
+        for p in parents {
+            o = o.and_then(|x| x.get_mut(*p));
+        }
+        if let Some(Value::Object(m)) = o {
+            if m.get(*last).is_some_and(|v| v.as_object().is_some_and(|x| x.is_empty())) {
+                m.remove(*last);
+            }
+        }
+    }
+}
+
 /// Defaulting and validation of one kind, on JSON.
 pub(crate) trait Kind: Sync {
     fn namespaced(&self) -> bool;
@@ -126,6 +159,7 @@ where
         (self.default)(&mut typed);
         let mut out = decode::encode(&typed)?;
         decode::canonicalize_quantities::<T>(&mut out);
+        keep_absent(obj, &mut out);
         *obj = out;
         Ok(())
     }

@@ -386,8 +386,11 @@ fn validate_stateful_set(ss: &apps::StatefulSet, errs: &mut Errs) {
             let name = c.metadata.name.clone().unwrap_or_default();
             if !vols.iter().any(|v| v.name == name) {
                 vols.push(Volume {
+                    persistent_volume_claim: Some(k8s_openapi::api::core::v1::PersistentVolumeClaimVolumeSource {
+                        claim_name: name.clone(),
+                        read_only: None,
+                    }),
                     name,
-                    persistent_volume_claim: Some(Default::default()),
                     ..Default::default()
                 });
             }
