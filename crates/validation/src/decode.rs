@@ -160,7 +160,9 @@ impl Checker<'_> {
 
     fn mismatch(&self, v: &Value, schema: &Value, owner: &str, path: &[String]) -> String {
         let what = match v {
-            Value::Number(n) if matches!(schema.get("type").and_then(Value::as_str), Some("integer")) => {
+            Value::Number(n)
+                if matches!(schema.get("type").and_then(Value::as_str), Some("integer")) =>
+            {
                 format!("number {n}")
             }
             _ => json_kind(v).to_string(),
@@ -200,7 +202,10 @@ impl Checker<'_> {
                             self.canonicalize(ps, child);
                         }
                     }
-                } else if let Some(ap) = resolved.get("additionalProperties").filter(|a| a.is_object()) {
+                } else if let Some(ap) = resolved
+                    .get("additionalProperties")
+                    .filter(|a| a.is_object())
+                {
                     for child in obj.values_mut() {
                         self.canonicalize(ap, child);
                     }
@@ -237,9 +242,7 @@ impl Checker<'_> {
                 }
                 Value::Number(_) if is_quantity => Ok(()),
                 Value::String(_) => Ok(()),
-                Value::Number(n) if n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()) => {
-                    Ok(())
-                }
+                Value::Number(n) if n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()) => Ok(()),
                 Value::Number(n) => Err(format!(
                     "json: cannot unmarshal number {n} into Go value of type int32"
                 )),
@@ -255,8 +258,7 @@ impl Checker<'_> {
             (Some("object"), Value::Object(_)) => true,
             (Some("array"), Value::Array(_)) => true,
             (Some("string"), Value::String(s)) => {
-                if resolved.get("format").and_then(Value::as_str) == Some("byte") && !is_base64(s)
-                {
+                if resolved.get("format").and_then(Value::as_str) == Some("byte") && !is_base64(s) {
                     return Err(base64_error(s));
                 }
                 true
@@ -286,7 +288,9 @@ impl Checker<'_> {
                             path.pop();
                         }
                     }
-                } else if let Some(ap) = resolved.get("additionalProperties").filter(|a| a.is_object())
+                } else if let Some(ap) = resolved
+                    .get("additionalProperties")
+                    .filter(|a| a.is_object())
                 {
                     for child in obj.values() {
                         self.check(ap, child, owner, path)?;
@@ -352,10 +356,20 @@ mod tests {
         );
         let v = json!({"spec": "x"});
         let e = decode::<Pod>("Pod", "v1", &v).unwrap_err();
-        assert!(e.message.ends_with("Go struct field Pod.spec of type v1.PodSpec"), "{}", e.message);
+        assert!(
+            e.message
+                .ends_with("Go struct field Pod.spec of type v1.PodSpec"),
+            "{}",
+            e.message
+        );
         let v = json!({"metadata": {"labels": {"a": 1}}});
         let e = decode::<Pod>("Pod", "v1", &v).unwrap_err();
-        assert!(e.message.ends_with("Go struct field ObjectMeta.metadata.labels of type string"), "{}", e.message);
+        assert!(
+            e.message
+                .ends_with("Go struct field ObjectMeta.metadata.labels of type string"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -363,11 +377,16 @@ mod tests {
         let v = json!({"spec": {"containers": [{"name": "a", "resources": {"limits": {"cpu": "x1"}}}]}});
         let e = decode::<Pod>("Pod", "v1", &v).unwrap_err();
         assert!(e.message.ends_with("quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"));
-        let v = json!({"spec": {"containers": [{"name": "a", "resources": {"limits": {"cpu": 1}}}]}});
+        let v =
+            json!({"spec": {"containers": [{"name": "a", "resources": {"limits": {"cpu": 1}}}]}});
         assert!(decode::<Pod>("Pod", "v1", &v).is_ok());
         let v = json!({"data": {"a": "not base64!"}});
         let e = decode::<Secret>("Secret", "v1", &v).unwrap_err();
-        assert!(e.message.contains("illegal base64 data at input byte 3"), "{}", e.message);
+        assert!(
+            e.message.contains("illegal base64 data at input byte 3"),
+            "{}",
+            e.message
+        );
         let v = json!({"data": {"a": "aGk="}});
         assert!(decode::<Secret>("Secret", "v1", &v).is_ok());
     }

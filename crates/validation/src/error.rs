@@ -448,10 +448,7 @@ mod tests {
             FieldError::too_many(&p, 5, 4).body(),
             "Too many: 5: must have at most 4 items"
         );
-        assert_eq!(
-            FieldError::forbidden(&p, "nope").body(),
-            "Forbidden: nope"
-        );
+        assert_eq!(FieldError::forbidden(&p, "nope").body(), "Forbidden: nope");
         assert_eq!(
             FieldError::duplicate(&p, "x").body(),
             "Duplicate value: \"x\""

@@ -32,7 +32,9 @@ fn with_raw<R>(raw: &Value, f: impl FnOnce() -> R) -> R {
 pub(crate) fn raw_absent(path: &[&str]) -> bool {
     RAW.with(|r| {
         let r = r.borrow();
-        let Some(mut v) = r.as_ref() else { return false };
+        let Some(mut v) = r.as_ref() else {
+            return false;
+        };
         for p in path {
             match v.get(*p) {
                 Some(x) => v = x,
@@ -69,7 +71,9 @@ fn keep_absent(input: &Value, out: &mut Value) {
             o = o.and_then(|x| x.get_mut(*p));
         }
         if let Some(Value::Object(m)) = o {
-            if m.get(*last).is_some_and(|v| v.as_object().is_some_and(|x| x.is_empty())) {
+            if m.get(*last)
+                .is_some_and(|v| v.as_object().is_some_and(|x| x.is_empty()))
+            {
                 m.remove(*last);
             }
         }

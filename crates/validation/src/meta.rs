@@ -88,8 +88,7 @@ pub fn validate_finalizers(finalizers: Option<&Vec<String>>, path: &Path, errs: 
         for m in names::is_qualified_name(f) {
             errs.push(FieldError::invalid(path, f, m));
         }
-        if errs.len() == before && !f.contains('/') && !STANDARD_FINALIZERS.contains(&f.as_str())
-        {
+        if errs.len() == before && !f.contains('/') && !STANDARD_FINALIZERS.contains(&f.as_str()) {
             errs.push(FieldError::invalid(
                 path,
                 f,
@@ -148,13 +147,25 @@ pub fn validate_owner_references(refs: Option<&Vec<OwnerReference>>, path: &Path
             ));
         }
         if r.kind.is_empty() {
-            errs.push(FieldError::invalid(&path.child("kind"), &r.kind, "kind must not be empty"));
+            errs.push(FieldError::invalid(
+                &path.child("kind"),
+                &r.kind,
+                "kind must not be empty",
+            ));
         }
         if r.name.is_empty() {
-            errs.push(FieldError::invalid(&path.child("name"), &r.name, "name must not be empty"));
+            errs.push(FieldError::invalid(
+                &path.child("name"),
+                &r.name,
+                "name must not be empty",
+            ));
         }
         if r.uid.is_empty() {
-            errs.push(FieldError::invalid(&path.child("uid"), &r.uid, "uid must not be empty"));
+            errs.push(FieldError::invalid(
+                &path.child("uid"),
+                &r.uid,
+                "uid must not be empty",
+            ));
         }
         if group.is_empty() && version == "v1" && r.kind == "Event" {
             errs.push(FieldError::invalid(
@@ -195,7 +206,11 @@ fn validate_managed_fields(meta: &ObjectMeta, path: &Path, errs: &mut Errs) {
         }
         if let Some(ft) = mf.fields_type.as_deref() {
             if !ft.is_empty() && ft != "FieldsV1" {
-                errs.push(FieldError::invalid(&p.child("fieldsType"), ft, "must be `FieldsV1`"));
+                errs.push(FieldError::invalid(
+                    &p.child("fieldsType"),
+                    ft,
+                    "must be `FieldsV1`",
+                ));
             }
         }
         if let Some(m) = mf.manager.as_deref() {
@@ -222,7 +237,11 @@ pub fn validate_object_meta(
     let gen_name = meta.generate_name.as_deref().unwrap_or("");
     if !gen_name.is_empty() {
         for m in name_fn(gen_name, true) {
-            errs.push(FieldError::invalid(&path.child("generateName"), gen_name, m));
+            errs.push(FieldError::invalid(
+                &path.child("generateName"),
+                gen_name,
+                m,
+            ));
         }
     }
     let name = meta.name.as_deref().unwrap_or("");
@@ -251,7 +270,11 @@ pub fn validate_object_meta(
             "not allowed on this type",
         ));
     }
-    nonnegative(meta.generation.unwrap_or(0), &path.child("generation"), errs);
+    nonnegative(
+        meta.generation.unwrap_or(0),
+        &path.child("generation"),
+        errs,
+    );
     validate_common_meta(meta, path, errs);
     validate_finalizers(meta.finalizers.as_ref(), &path.child("finalizers"), errs);
 }
@@ -279,7 +302,12 @@ fn time_text(t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -
 }
 
 /// `ValidateObjectMetaUpdate`.
-pub fn validate_object_meta_update(new: &ObjectMeta, old: &ObjectMeta, path: &Path, errs: &mut Errs) {
+pub fn validate_object_meta_update(
+    new: &ObjectMeta,
+    old: &ObjectMeta,
+    path: &Path,
+    errs: &mut Errs,
+) {
     use crate::error::BadValue;
     if old.deletion_timestamp.is_some() {
         let old_f: BTreeSet<&String> = old.finalizers.iter().flatten().collect();
@@ -301,10 +329,20 @@ pub fn validate_object_meta_update(new: &ObjectMeta, old: &ObjectMeta, path: &Pa
     }
     let (ng, og) = (new.generation.unwrap_or(0), old.generation.unwrap_or(0));
     if ng < og {
-        errs.push(FieldError::invalid(&path.child("generation"), ng, "must not be decremented"));
+        errs.push(FieldError::invalid(
+            &path.child("generation"),
+            ng,
+            "must not be decremented",
+        ));
     }
     let s = |v: &Option<String>| v.clone().unwrap_or_default();
-    immutable(&s(&new.name), &s(&old.name), s(&new.name), &path.child("name"), errs);
+    immutable(
+        &s(&new.name),
+        &s(&old.name),
+        s(&new.name),
+        &path.child("name"),
+        errs,
+    );
     immutable(
         &s(&new.namespace),
         &s(&old.namespace),
@@ -312,7 +350,13 @@ pub fn validate_object_meta_update(new: &ObjectMeta, old: &ObjectMeta, path: &Pa
         &path.child("namespace"),
         errs,
     );
-    immutable(&s(&new.uid), &s(&old.uid), s(&new.uid), &path.child("uid"), errs);
+    immutable(
+        &s(&new.uid),
+        &s(&old.uid),
+        s(&new.uid),
+        &path.child("uid"),
+        errs,
+    );
     if new.creation_timestamp != old.creation_timestamp {
         errs.push(FieldError::invalid(
             &path.child("creationTimestamp"),
@@ -325,7 +369,11 @@ pub fn validate_object_meta_update(new: &ObjectMeta, old: &ObjectMeta, path: &Pa
             Some(t) => BadValue::Raw(time_text(Some(t))),
             None => BadValue::Null,
         };
-        errs.push(FieldError::invalid(&path.child("deletionTimestamp"), bad, IMMUTABLE));
+        errs.push(FieldError::invalid(
+            &path.child("deletionTimestamp"),
+            bad,
+            IMMUTABLE,
+        ));
     }
     if new.deletion_grace_period_seconds != old.deletion_grace_period_seconds {
         errs.push(FieldError::invalid(
@@ -466,19 +514,40 @@ mod tests {
             labels: Some([("a b".to_string(), "x".to_string())].into()),
             ..Default::default()
         };
-        validate_object_meta(&meta, true, names::name_is_dns_subdomain, &Path::new("metadata"), &mut errs);
+        validate_object_meta(
+            &meta,
+            true,
+            names::name_is_dns_subdomain,
+            &Path::new("metadata"),
+            &mut errs,
+        );
         let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-        assert!(msgs[0].starts_with("metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"), "{msgs:?}");
+        assert!(
+            msgs[0].starts_with(
+                "metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"
+            ),
+            "{msgs:?}"
+        );
         assert_eq!(msgs[1], "metadata.namespace: Required value");
-        assert!(msgs[2].starts_with("metadata.labels: Invalid value: \"a b\": name part must consist"));
+        assert!(
+            msgs[2].starts_with("metadata.labels: Invalid value: \"a b\": name part must consist")
+        );
     }
 
     #[test]
     fn annotation_limit() {
         let mut errs = Vec::new();
-        let big: BTreeMap<String, String> = [("a".to_string(), "x".repeat(TOTAL_ANNOTATION_SIZE_LIMIT))].into();
-        validate_annotations(Some(&big), &Path::new("metadata").child("annotations"), &mut errs);
-        assert_eq!(errs[0].to_string(), "metadata.annotations: Too long: must have at most 262144 bytes");
+        let big: BTreeMap<String, String> =
+            [("a".to_string(), "x".repeat(TOTAL_ANNOTATION_SIZE_LIMIT))].into();
+        validate_annotations(
+            Some(&big),
+            &Path::new("metadata").child("annotations"),
+            &mut errs,
+        );
+        assert_eq!(
+            errs[0].to_string(),
+            "metadata.annotations: Too long: must have at most 262144 bytes"
+        );
     }
 
     #[test]
@@ -491,18 +560,29 @@ mod tests {
                 values: Some(vec!["a".into()]),
             }]),
         };
-        let l: BTreeMap<String, String> = [("app".into(), "web".into()), ("tier".into(), "a".into())].into();
+        let l: BTreeMap<String, String> =
+            [("app".into(), "web".into()), ("tier".into(), "a".into())].into();
         assert!(selector_matches(&sel, Some(&l)));
         assert!(!selector_matches(&sel, None));
         let mut errs = Vec::new();
         let bad = LabelSelector {
-            match_expressions: Some(vec![LabelSelectorRequirement { key: "k".into(), operator: "Foo".into(), values: None }]),
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: "k".into(),
+                operator: "Foo".into(),
+                values: None,
+            }]),
             ..Default::default()
         };
         validate_label_selector(&bad, &Path::new("spec").child("selector"), &mut errs);
-        assert_eq!(errs[0].to_string(), "spec.selector.matchExpressions[0].operator: Invalid value: \"Foo\": not a valid selector operator");
         assert_eq!(
-            label_selector_text(&LabelSelector { match_labels: Some([("app".to_string(), "nginx".to_string())].into()), match_expressions: None }),
+            errs[0].to_string(),
+            "spec.selector.matchExpressions[0].operator: Invalid value: \"Foo\": not a valid selector operator"
+        );
+        assert_eq!(
+            label_selector_text(&LabelSelector {
+                match_labels: Some([("app".to_string(), "nginx".to_string())].into()),
+                match_expressions: None
+            }),
             "v1.LabelSelector{MatchLabels:map[string]string{\"app\":\"nginx\"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}"
         );
     }

@@ -71,8 +71,7 @@ fn matches_qualified_name_part(s: &str) -> bool {
     !b.is_empty()
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b
-            .iter()
+        && b.iter()
             .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.')
 }
 
@@ -367,7 +366,9 @@ pub fn is_http_path_char(c: u8) -> bool {
 
 /// `IsDomainPrefixedPath`'s messages as `(bad value, message)` pairs.
 pub fn domain_prefixed_path_errors(value: &str) -> Vec<(String, String)> {
-    let Some((host, path)) = value.split_once('/').filter(|(h, p)| !h.is_empty() && !p.is_empty())
+    let Some((host, path)) = value
+        .split_once('/')
+        .filter(|(h, p)| !h.is_empty() && !p.is_empty())
     else {
         return vec![(
             value.to_string(),
@@ -451,7 +452,9 @@ mod tests {
         assert_eq!(is_dns1123_label("a.b"), vec!["must not contain dots"]);
         assert_eq!(
             is_dns1123_label("Abc"),
-            vec!["a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"]
+            vec![
+                "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+            ]
         );
         assert!(is_dns1123_subdomain("a.b-c.d").is_empty());
         assert_eq!(is_dns1123_subdomain(&"a".repeat(254)).len(), 1);
@@ -479,9 +482,15 @@ mod tests {
     #[test]
     fn ports_and_addresses() {
         assert!(is_valid_port_num(80).is_empty());
-        assert_eq!(is_valid_port_num(0), vec!["must be between 1 and 65535, inclusive"]);
+        assert_eq!(
+            is_valid_port_num(0),
+            vec!["must be between 1 and 65535, inclusive"]
+        );
         assert!(is_valid_port_name("http").is_empty());
-        assert_eq!(is_valid_port_name("80"), vec!["must contain at least one letter (a-z)"]);
+        assert_eq!(
+            is_valid_port_name("80"),
+            vec!["must contain at least one letter (a-z)"]
+        );
         assert!(parse_cidr("10.0.0.0/8").is_some());
         assert!(parse_cidr("10.0.0.0/33").is_none());
         assert!(is_config_map_key("..a").len() == 1);

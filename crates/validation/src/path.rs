@@ -55,9 +55,15 @@ mod tests {
 
     #[test]
     fn prints_like_upstream() {
-        let p = Path::new("spec").child("containers").index(0).child("image");
+        let p = Path::new("spec")
+            .child("containers")
+            .index(0)
+            .child("image");
         assert_eq!(p.to_string(), "spec.containers[0].image");
-        assert_eq!(Path::new("metadata").child("labels").key("app").to_string(), "metadata.labels[app]");
+        assert_eq!(
+            Path::new("metadata").child("labels").key("app").to_string(),
+            "metadata.labels[app]"
+        );
         assert_eq!(Path::new("").child("spec").to_string(), "spec");
     }
 }

@@ -65,7 +65,9 @@ pub fn prepare_for_create(gvk: Gvk<'_>, obj_v: &mut Value) {
     let initial_status = match (gvk.group, gvk.kind) {
         ("", "Pod") => Some(json!({"phase": "Pending", "qosClass": pod_qos(obj_v)})),
         ("", "Namespace") => Some(json!({"phase": "Active"})),
-        ("", "PersistentVolume") | ("", "PersistentVolumeClaim") => Some(json!({"phase": "Pending"})),
+        ("", "PersistentVolume") | ("", "PersistentVolumeClaim") => {
+            Some(json!({"phase": "Pending"}))
+        }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             let stored: Vec<Value> = obj_v
                 .pointer("/spec/versions")
@@ -99,7 +101,9 @@ pub fn prepare_for_create(gvk: Gvk<'_>, obj_v: &mut Value) {
             }
         }
         ("batch", "Job") => {
-            if let Ok(mut job) = serde_json::from_value::<k8s_openapi::api::batch::v1::Job>(obj_v.clone()) {
+            if let Ok(mut job) =
+                serde_json::from_value::<k8s_openapi::api::batch::v1::Job>(obj_v.clone())
+            {
                 crate::groups::batch::generate_job_selector(&mut job);
                 if let Ok(v) = serde_json::to_value(&job) {
                     *obj_v = v;
@@ -137,7 +141,10 @@ pub fn prepare_for_update(gvk: Gvk<'_>, new: &mut Value, old: &Value) {
         patch_service_allocations(new, old);
     }
     if r.generation {
-        let old_gen = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+        let old_gen = old
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         let mut changed = new.get("spec") != old.get("spec");
         if gvk.group == "apps" && gvk.kind == "Deployment" {
             changed |= new.pointer("/metadata/annotations") != old.pointer("/metadata/annotations");
@@ -167,7 +174,14 @@ pub fn prepare_for_status_update(gvk: Gvk<'_>, new: &mut Value, old: &Value) {
         // Status writers may still change labels, annotations, finalizers and owners
         // (except pods' owner references, which upstream protects from old kubelets).
         if let (Some(nm), Some(Value::Object(m))) = (new_meta, o.get_mut("metadata")) {
-            for k in ["labels", "annotations", "finalizers", "ownerReferences", "resourceVersion", "managedFields"] {
+            for k in [
+                "labels",
+                "annotations",
+                "finalizers",
+                "ownerReferences",
+                "resourceVersion",
+                "managedFields",
+            ] {
                 if gvk.kind == "Pod" && gvk.group.is_empty() && k == "ownerReferences" {
                     continue;
                 }
@@ -181,14 +195,20 @@ pub fn prepare_for_status_update(gvk: Gvk<'_>, new: &mut Value, old: &Value) {
 }
 
 fn copy_system_meta(new: &mut Value, old: &Value) {
-    let Some(om) = old.get("metadata").cloned() else { return };
+    let Some(om) = old.get("metadata").cloned() else {
+        return;
+    };
     let Some(m) = meta(new) else { return };
     if m.get("uid").is_none_or(|v| v.is_null() || v == "") {
         if let Some(u) = om.get("uid") {
             m.insert("uid".into(), u.clone());
         }
     }
-    for k in ["creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+    for k in [
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    ] {
         if let Some(v) = om.get(k).filter(|v| !v.is_null()) {
             m.insert(k.into(), v.clone());
         }
@@ -200,12 +220,23 @@ fn copy_system_meta(new: &mut Value, old: &Value) {
 }
 
 fn patch_service_allocations(new: &mut Value, old: &Value) {
-    let (Some(ns), Some(os)) = (new.get("spec").cloned(), old.get("spec")) else { return };
-    let ty = |s: &Value| s.get("type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+    let (Some(ns), Some(os)) = (new.get("spec").cloned(), old.get("spec")) else {
+        return;
+    };
+    let ty = |s: &Value| {
+        s.get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("ClusterIP")
+            .to_string()
+    };
     let (nt, ot) = (ty(&ns), ty(os));
-    let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) else { return };
+    let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
     if nt != "ExternalName" && ot != "ExternalName" {
-        let empty = |v: Option<&Value>| v.is_none_or(|x| x.is_null() || x == "" || x.as_array().is_some_and(|a| a.is_empty()));
+        let empty = |v: Option<&Value>| {
+            v.is_none_or(|x| x.is_null() || x == "" || x.as_array().is_some_and(|a| a.is_empty()))
+        };
         if empty(ns.get("clusterIP")) && empty(ns.get("clusterIPs")) {
             for k in ["clusterIP", "clusterIPs"] {
                 if let Some(v) = os.get(k) {
@@ -226,7 +257,11 @@ fn patch_service_allocations(new: &mut Value, old: &Value) {
     }
     let node_port_types = ["NodePort", "LoadBalancer"];
     if node_port_types.contains(&nt.as_str()) && node_port_types.contains(&ot.as_str()) {
-        let old_ports = os.get("ports").and_then(Value::as_array).cloned().unwrap_or_default();
+        let old_ports = os
+            .get("ports")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
             for p in ports.iter_mut() {
                 if p.get("nodePort").and_then(Value::as_i64).unwrap_or(0) != 0 {
@@ -244,7 +279,12 @@ fn patch_service_allocations(new: &mut Value, old: &Value) {
                 }
             }
         }
-        if ns.get("healthCheckNodePort").and_then(Value::as_i64).unwrap_or(0) == 0 {
+        if ns
+            .get("healthCheckNodePort")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            == 0
+        {
             if let Some(h) = os.get("healthCheckNodePort") {
                 spec.insert("healthCheckNodePort".into(), h.clone());
             }
@@ -258,7 +298,12 @@ pub fn pod_qos(pod: &Value) -> &'static str {
     let mut guaranteed = true;
     let lists = ["/spec/containers", "/spec/initContainers"];
     for l in lists {
-        for c in pod.pointer(l).and_then(Value::as_array).into_iter().flatten() {
+        for c in pod
+            .pointer(l)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let res = c.get("resources");
             let get = |kind: &str, name: &str| {
                 res.and_then(|r| r.get(kind))

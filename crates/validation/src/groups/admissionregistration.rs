@@ -64,7 +64,11 @@ fn fully_qualified_name(name: &str, path: &Path, errs: &mut Errs) {
         return;
     }
     if n.split('.').count() < 3 {
-        errs.push(FieldError::invalid(path, n, "should be a domain with at least three segments separated by dots"));
+        errs.push(FieldError::invalid(
+            path,
+            n,
+            "should be a domain with at least three segments separated by dots",
+        ));
     }
 }
 
@@ -75,7 +79,11 @@ fn validate_rule(r: &adm::RuleWithOperations, path: &Path, errs: &mut Errs) {
         errs.push(FieldError::required(&op_path, ""));
     }
     if ops.len() > 1 && ops.iter().any(|o| o == "*") {
-        errs.push(FieldError::invalid(&op_path, go_string_slice(Some(ops)), "if '*' is present, must not specify other operations"));
+        errs.push(FieldError::invalid(
+            &op_path,
+            go_string_slice(Some(ops)),
+            "if '*' is present, must not specify other operations",
+        ));
     }
     for (i, o) in ops.iter().enumerate() {
         let supported = ["*", "CONNECT", "CREATE", "DELETE", "UPDATE"];
@@ -88,18 +96,29 @@ fn validate_rule(r: &adm::RuleWithOperations, path: &Path, errs: &mut Errs) {
         errs.push(FieldError::required(&path.child("apiGroups"), ""));
     }
     if groups.len() > 1 && groups.iter().any(|g| g == "*") {
-        errs.push(FieldError::invalid(&path.child("apiGroups"), go_string_slice(Some(groups)), "if '*' is present, must not specify other API groups"));
+        errs.push(FieldError::invalid(
+            &path.child("apiGroups"),
+            go_string_slice(Some(groups)),
+            "if '*' is present, must not specify other API groups",
+        ));
     }
     let versions = r.api_versions.as_deref().unwrap_or(&[]);
     if versions.is_empty() {
         errs.push(FieldError::required(&path.child("apiVersions"), ""));
     }
     if versions.len() > 1 && versions.iter().any(|g| g == "*") {
-        errs.push(FieldError::invalid(&path.child("apiVersions"), go_string_slice(Some(versions)), "if '*' is present, must not specify other API versions"));
+        errs.push(FieldError::invalid(
+            &path.child("apiVersions"),
+            go_string_slice(Some(versions)),
+            "if '*' is present, must not specify other API versions",
+        ));
     }
     for (i, v) in versions.iter().enumerate() {
         if v.is_empty() {
-            errs.push(FieldError::required(&path.child("apiVersions").index(i), ""));
+            errs.push(FieldError::required(
+                &path.child("apiVersions").index(i),
+                "",
+            ));
         }
     }
     let resources = r.resources.as_deref().unwrap_or(&[]);
@@ -118,17 +137,29 @@ fn validate_rule(r: &adm::RuleWithOperations, path: &Path, errs: &mut Errs) {
         if res.contains('/') {
             let (main, sub) = res.split_once('/').unwrap_or((res, ""));
             if main.is_empty() || sub.is_empty() {
-                errs.push(FieldError::invalid(&rp.index(i), res, "resource and subresource must be non-empty"));
+                errs.push(FieldError::invalid(
+                    &rp.index(i),
+                    res,
+                    "resource and subresource must be non-empty",
+                ));
             }
         }
     }
     if resources.len() > 1 && resources.iter().any(|r| r == "*") {
-        errs.push(FieldError::invalid(&rp, go_string_slice(Some(resources)), "if '*' is present, must not specify other resources without subresources"));
+        errs.push(FieldError::invalid(
+            &rp,
+            go_string_slice(Some(resources)),
+            "if '*' is present, must not specify other resources without subresources",
+        ));
     }
     if let Some(sc) = r.scope.as_deref() {
         let supported = ["*", "Cluster", "Namespaced"];
         if !supported.contains(&sc) {
-            errs.push(FieldError::not_supported(&path.child("scope"), sc, &supported));
+            errs.push(FieldError::not_supported(
+                &path.child("scope"),
+                sc,
+                &supported,
+            ));
         }
     }
 }
@@ -140,7 +171,11 @@ fn validate_url(url: &str, path: &Path, errs: &mut Errs) {
         None => ("", url),
     };
     if scheme != "https" {
-        errs.push(FieldError::invalid(path, scheme, format!("'https' is the only allowed URL scheme{FORM}")));
+        errs.push(FieldError::invalid(
+            path,
+            scheme,
+            format!("'https' is the only allowed URL scheme{FORM}"),
+        ));
     }
     let (hostpart, tail) = match rest.find(['/', '?', '#']) {
         Some(i) if !scheme.is_empty() => (&rest[..i], &rest[i..]),
@@ -152,35 +187,61 @@ fn validate_url(url: &str, path: &Path, errs: &mut Errs) {
         None => (None, hostpart),
     };
     if host.is_empty() {
-        errs.push(FieldError::invalid(path, host, format!("host must be specified{FORM}")));
+        errs.push(FieldError::invalid(
+            path,
+            host,
+            format!("host must be specified{FORM}"),
+        ));
     }
     if let Some(u) = user {
-        errs.push(FieldError::invalid(path, u, "user information is not permitted in the URL"));
+        errs.push(FieldError::invalid(
+            path,
+            u,
+            "user information is not permitted in the URL",
+        ));
     }
     if let Some((_, frag)) = tail.split_once('#') {
         if !frag.is_empty() {
-            errs.push(FieldError::invalid(path, frag, "fragments are not permitted in the URL"));
+            errs.push(FieldError::invalid(
+                path,
+                frag,
+                "fragments are not permitted in the URL",
+            ));
         }
     }
     let no_frag = tail.split('#').next().unwrap_or("");
     if let Some((_, q)) = no_frag.split_once('?') {
         if !q.is_empty() {
-            errs.push(FieldError::invalid(path, q, "query parameters are not permitted in the URL"));
+            errs.push(FieldError::invalid(
+                path,
+                q,
+                "query parameters are not permitted in the URL",
+            ));
         }
     }
 }
 
 fn validate_service_ref(s: &adm::ServiceReference, path: &Path, errs: &mut Errs) {
     if s.name.is_empty() {
-        errs.push(FieldError::required(&path.child("name"), "service name is required"));
+        errs.push(FieldError::required(
+            &path.child("name"),
+            "service name is required",
+        ));
     }
     if s.namespace.is_empty() {
-        errs.push(FieldError::required(&path.child("namespace"), "service namespace is required"));
+        errs.push(FieldError::required(
+            &path.child("namespace"),
+            "service namespace is required",
+        ));
     }
     let port = s.port.unwrap_or(443);
     let msgs = names::is_valid_port_num(port.into());
     if !msgs.is_empty() {
-        errs.push(FieldError::invalid(&path.child("port"), port, format!("port is not valid: {}", msgs.join(", "))));
+        errs.push(FieldError::invalid(
+            &path.child("port"),
+            port,
+            format!("port is not valid: {}", msgs.join(", ")),
+        ));
     }
     let Some(p) = s.path.as_deref() else { return };
     if p == "/" || p.is_empty() {
@@ -197,7 +258,11 @@ fn validate_service_ref(s: &adm::ServiceReference, path: &Path, errs: &mut Errs)
     let trimmed = p.trim_start_matches('/').trim_end_matches('/');
     for (i, seg) in trimmed.split('/').enumerate() {
         if seg.is_empty() {
-            errs.push(FieldError::invalid(&pp, p, format!("segment[{i}] may not be empty")));
+            errs.push(FieldError::invalid(
+                &pp,
+                p,
+                format!("segment[{i}] may not be empty"),
+            ));
             continue;
         }
         for m in names::is_dns1123_subdomain(seg) {
@@ -226,22 +291,41 @@ fn validate_hook(h: &Hook<'_>, path: &Path, errs: &mut Errs) {
     }
     if let Some(f) = h.failure_policy {
         if f != "Fail" && f != "Ignore" {
-            errs.push(FieldError::not_supported(&path.child("failurePolicy"), f, &["Fail", "Ignore"]));
+            errs.push(FieldError::not_supported(
+                &path.child("failurePolicy"),
+                f,
+                &["Fail", "Ignore"],
+            ));
         }
     }
     if let Some(m) = h.match_policy {
         if m != "Equivalent" && m != "Exact" {
-            errs.push(FieldError::not_supported(&path.child("matchPolicy"), m, &["Equivalent", "Exact"]));
+            errs.push(FieldError::not_supported(
+                &path.child("matchPolicy"),
+                m,
+                &["Equivalent", "Exact"],
+            ));
         }
     }
     if h.side_effects.is_empty() {
-        errs.push(FieldError::required(&path.child("sideEffects"), "must specify one of None, NoneOnDryRun"));
+        errs.push(FieldError::required(
+            &path.child("sideEffects"),
+            "must specify one of None, NoneOnDryRun",
+        ));
     } else if h.side_effects != "None" && h.side_effects != "NoneOnDryRun" {
-        errs.push(FieldError::not_supported(&path.child("sideEffects"), h.side_effects, &["None", "NoneOnDryRun"]));
+        errs.push(FieldError::not_supported(
+            &path.child("sideEffects"),
+            h.side_effects,
+            &["None", "NoneOnDryRun"],
+        ));
     }
     if let Some(t) = h.timeout {
         if !(1..=30).contains(&t) {
-            errs.push(FieldError::invalid(&path.child("timeoutSeconds"), t, "the timeout value must be between 1 and 30 seconds"));
+            errs.push(FieldError::invalid(
+                &path.child("timeoutSeconds"),
+                t,
+                "the timeout value must be between 1 and 30 seconds",
+            ));
         }
     }
     if let Some(s) = h.ns_sel {
@@ -254,13 +338,19 @@ fn validate_hook(h: &Hook<'_>, path: &Path, errs: &mut Errs) {
     match (&h.cc.url, &h.cc.service) {
         (Some(u), None) => validate_url(u, &ccp.child("url"), errs),
         (None, Some(s)) => validate_service_ref(s, &ccp.child("service"), errs),
-        _ => errs.push(FieldError::required(&ccp, "exactly one of url or service is required")),
+        _ => errs.push(FieldError::required(
+            &ccp,
+            "exactly one of url or service is required",
+        )),
     }
 }
 
 fn validate_review_versions(versions: &[String], path: &Path, errs: &mut Errs) {
     if versions.is_empty() {
-        errs.push(FieldError::required(path, "must specify one of v1, v1beta1"));
+        errs.push(FieldError::required(
+            path,
+            "must specify one of v1, v1beta1",
+        ));
         return;
     }
     let mut seen = BTreeSet::new();
@@ -274,7 +364,11 @@ fn validate_review_versions(versions: &[String], path: &Path, errs: &mut Errs) {
         accepted |= v == "v1" || v == "v1beta1";
     }
     if !accepted {
-        errs.push(FieldError::invalid(path, go_string_slice(Some(versions)), "must include at least one of v1, v1beta1"));
+        errs.push(FieldError::invalid(
+            path,
+            go_string_slice(Some(versions)),
+            "must include at least one of v1, v1beta1",
+        ));
     }
 }
 
@@ -282,7 +376,10 @@ fn check_names<'a>(names: impl Iterator<Item = &'a str>, errs: &mut Errs) {
     let mut seen = BTreeSet::new();
     for (i, n) in names.enumerate() {
         if !n.is_empty() && !seen.insert(n) {
-            errs.push(FieldError::duplicate(&Path::new("webhooks").index(i).child("name"), n));
+            errs.push(FieldError::duplicate(
+                &Path::new("webhooks").index(i).child("name"),
+                n,
+            ));
         }
     }
 }
@@ -326,7 +423,11 @@ fn validate_mwc(c: &adm::MutatingWebhookConfiguration, errs: &mut Errs) {
         validate_hook(&h, &p, errs);
         if let Some(r) = w.reinvocation_policy.as_deref() {
             if r != "IfNeeded" && r != "Never" {
-                errs.push(FieldError::not_supported(&p.child("reinvocationPolicy"), r, &["IfNeeded", "Never"]));
+                errs.push(FieldError::not_supported(
+                    &p.child("reinvocationPolicy"),
+                    r,
+                    &["IfNeeded", "Never"],
+                ));
             }
         }
         validate_review_versions(h.versions, &p.child("admissionReviewVersions"), errs);
@@ -334,11 +435,19 @@ fn validate_mwc(c: &adm::MutatingWebhookConfiguration, errs: &mut Errs) {
     check_names(c.webhooks.iter().flatten().map(|w| w.name.as_str()), errs);
 }
 
-fn validate_vwc_update(n: &adm::ValidatingWebhookConfiguration, _o: &adm::ValidatingWebhookConfiguration, errs: &mut Errs) {
+fn validate_vwc_update(
+    n: &adm::ValidatingWebhookConfiguration,
+    _o: &adm::ValidatingWebhookConfiguration,
+    errs: &mut Errs,
+) {
     validate_vwc(n, errs);
 }
 
-fn validate_mwc_update(n: &adm::MutatingWebhookConfiguration, _o: &adm::MutatingWebhookConfiguration, errs: &mut Errs) {
+fn validate_mwc_update(
+    n: &adm::MutatingWebhookConfiguration,
+    _o: &adm::MutatingWebhookConfiguration,
+    errs: &mut Errs,
+) {
     validate_mwc(n, errs);
 }
 

@@ -10,8 +10,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::core::{pod, storage_kinds};
 use super::{
-    default_opt, default_str, int_or_percent_value, int_or_string_value,
-    not_more_than_100_percent, s, validate_positive_int_or_percent,
+    default_opt, default_str, int_or_percent_value, int_or_string_value, not_more_than_100_percent,
+    s, validate_positive_int_or_percent,
 };
 use crate::error::{BadValue, FieldError, go_quote, go_string_map};
 use crate::kinds::{Def, def, no_default, raw_absent};
@@ -51,7 +51,13 @@ enum SelectorUse {
     Match,
 }
 
-fn check_template_labels(sel: &LabelSelector, usage: SelectorUse, t: &PodTemplateSpec, tp: &Path, errs: &mut Errs) {
+fn check_template_labels(
+    sel: &LabelSelector,
+    usage: SelectorUse,
+    t: &PodTemplateSpec,
+    tp: &Path,
+    errs: &mut Errs,
+) {
     let labels = t.metadata.as_ref().and_then(|m| m.labels.as_ref());
     let matches = match usage {
         SelectorUse::Nothing => false,
@@ -81,7 +87,11 @@ fn validate_template_for_rs(
     let spec = t.spec.clone().unwrap_or_default();
     let rp = s(&spec.restart_policy);
     if rp != "Always" {
-        errs.push(FieldError::not_supported(&tp.children(&["spec", "restartPolicy"]), rp, &["Always"]));
+        errs.push(FieldError::not_supported(
+            &tp.children(&["spec", "restartPolicy"]),
+            rp,
+            &["Always"],
+        ));
     }
     if let Some(ads) = spec.active_deadline_seconds {
         errs.push(FieldError::invalid(
@@ -147,7 +157,14 @@ fn validate_deployment(d: &apps::Deployment, errs: &mut Errs) {
     let sp = Path::new("spec");
     nonneg(spec.replicas, &sp.child("replicas"), errs);
     let usage = validate_selector(&spec.selector, "deployment", &sp, errs);
-    validate_template_for_rs(&spec.selector, usage, &spec.template, &sp.child("template"), "ReplicaSet", errs);
+    validate_template_for_rs(
+        &spec.selector,
+        usage,
+        &spec.template,
+        &sp.child("template"),
+        "ReplicaSet",
+        errs,
+    );
     let strategy = spec.strategy.clone().unwrap_or_default();
     let stp = sp.child("strategy");
     match s(&strategy.type_) {
@@ -204,14 +221,21 @@ fn validate_deployment(d: &apps::Deployment, errs: &mut Errs) {
 
 fn validate_deployment_update(n: &apps::Deployment, o: &apps::Deployment, errs: &mut Errs) {
     validate_deployment(n, errs);
-    let (ns, os) = (n.spec.clone().unwrap_or_default(), o.spec.clone().unwrap_or_default());
+    let (ns, os) = (
+        n.spec.clone().unwrap_or_default(),
+        o.spec.clone().unwrap_or_default(),
+    );
     immutable_selector(&ns.selector, &os.selector, errs);
 }
 
 fn validate_deployment_status(n: &apps::Deployment, _o: &apps::Deployment, errs: &mut Errs) {
     let st = n.status.clone().unwrap_or_default();
     let p = Path::new("status");
-    meta::nonnegative(st.observed_generation.unwrap_or(0), &p.child("observedGeneration"), errs);
+    meta::nonnegative(
+        st.observed_generation.unwrap_or(0),
+        &p.child("observedGeneration"),
+        errs,
+    );
     for (v, f) in [
         (st.replicas, "replicas"),
         (st.updated_replicas, "updatedReplicas"),
@@ -224,10 +248,34 @@ fn validate_deployment_status(n: &apps::Deployment, _o: &apps::Deployment, errs:
         nonneg(v, &p.child(f), errs);
     }
     let msg = "cannot be greater than status.replicas";
-    not_greater(st.updated_replicas, st.replicas, &p.child("updatedReplicas"), msg, errs);
-    not_greater(st.ready_replicas, st.replicas, &p.child("readyReplicas"), msg, errs);
-    not_greater(st.available_replicas, st.replicas, &p.child("availableReplicas"), msg, errs);
-    not_greater(st.available_replicas, st.ready_replicas, &p.child("availableReplicas"), "cannot be greater than readyReplicas", errs);
+    not_greater(
+        st.updated_replicas,
+        st.replicas,
+        &p.child("updatedReplicas"),
+        msg,
+        errs,
+    );
+    not_greater(
+        st.ready_replicas,
+        st.replicas,
+        &p.child("readyReplicas"),
+        msg,
+        errs,
+    );
+    not_greater(
+        st.available_replicas,
+        st.replicas,
+        &p.child("availableReplicas"),
+        msg,
+        errs,
+    );
+    not_greater(
+        st.available_replicas,
+        st.ready_replicas,
+        &p.child("availableReplicas"),
+        "cannot be greater than readyReplicas",
+        errs,
+    );
 }
 
 pub(crate) static DEPLOYMENT: Def<apps::Deployment> = def(
@@ -254,14 +302,24 @@ fn validate_replica_set(rs: &apps::ReplicaSet, errs: &mut Errs) {
     nonneg(spec.min_ready_seconds, &sp.child("minReadySeconds"), errs);
     let usage = validate_selector(&spec.selector, "deployment", &sp, errs);
     match &spec.template {
-        Some(t) => validate_template_for_rs(&spec.selector, usage, t, &sp.child("template"), "ReplicaSet", errs),
+        Some(t) => validate_template_for_rs(
+            &spec.selector,
+            usage,
+            t,
+            &sp.child("template"),
+            "ReplicaSet",
+            errs,
+        ),
         None => errs.push(FieldError::required(&sp.child("template"), "")),
     }
 }
 
 fn validate_replica_set_update(n: &apps::ReplicaSet, o: &apps::ReplicaSet, errs: &mut Errs) {
     validate_replica_set(n, errs);
-    let (ns, os) = (n.spec.clone().unwrap_or_default(), o.spec.clone().unwrap_or_default());
+    let (ns, os) = (
+        n.spec.clone().unwrap_or_default(),
+        o.spec.clone().unwrap_or_default(),
+    );
     immutable_selector(&ns.selector, &os.selector, errs);
 }
 
@@ -277,13 +335,35 @@ fn validate_replica_set_status(n: &apps::ReplicaSet, _o: &apps::ReplicaSet, errs
     ] {
         nonneg(v, &p.child(f), errs);
     }
-    meta::nonnegative(st.observed_generation.unwrap_or(0), &p.child("observedGeneration"), errs);
+    meta::nonnegative(
+        st.observed_generation.unwrap_or(0),
+        &p.child("observedGeneration"),
+        errs,
+    );
     let msg = "cannot be greater than status.replicas";
     let r = Some(st.replicas);
-    not_greater(st.fully_labeled_replicas, r, &p.child("fullyLabeledReplicas"), msg, errs);
+    not_greater(
+        st.fully_labeled_replicas,
+        r,
+        &p.child("fullyLabeledReplicas"),
+        msg,
+        errs,
+    );
     not_greater(st.ready_replicas, r, &p.child("readyReplicas"), msg, errs);
-    not_greater(st.available_replicas, r, &p.child("availableReplicas"), msg, errs);
-    not_greater(st.available_replicas, st.ready_replicas, &p.child("availableReplicas"), "cannot be greater than readyReplicas", errs);
+    not_greater(
+        st.available_replicas,
+        r,
+        &p.child("availableReplicas"),
+        msg,
+        errs,
+    );
+    not_greater(
+        st.available_replicas,
+        st.ready_replicas,
+        &p.child("availableReplicas"),
+        "cannot be greater than readyReplicas",
+        errs,
+    );
 }
 
 pub(crate) static REPLICA_SET: Def<apps::ReplicaSet> = def(
@@ -310,7 +390,9 @@ fn default_stateful_set(ss: &mut apps::StatefulSet) {
             default_opt(&mut ru.partition, 0);
         }
     }
-    let rp = spec.persistent_volume_claim_retention_policy.get_or_insert_with(Default::default);
+    let rp = spec
+        .persistent_volume_claim_retention_policy
+        .get_or_insert_with(Default::default);
     default_str(&mut rp.when_deleted, "Retain");
     default_str(&mut rp.when_scaled, "Retain");
     default_opt(&mut spec.replicas, 1);
@@ -366,7 +448,10 @@ fn validate_stateful_set(ss: &apps::StatefulSet, errs: &mut Errs) {
     }
     if let Some(rp) = &spec.persistent_volume_claim_retention_policy {
         let pp = sp.child("persistentVolumeClaimRetentionPolicy");
-        for (v, f) in [(&rp.when_deleted, "whenDeleted"), (&rp.when_scaled, "whenScaled")] {
+        for (v, f) in [
+            (&rp.when_deleted, "whenDeleted"),
+            (&rp.when_scaled, "whenScaled"),
+        ] {
             super::required_enum(s(v), &["Delete", "Retain"], &pp.child(f), errs);
         }
     }
@@ -386,10 +471,12 @@ fn validate_stateful_set(ss: &apps::StatefulSet, errs: &mut Errs) {
             let name = c.metadata.name.clone().unwrap_or_default();
             if !vols.iter().any(|v| v.name == name) {
                 vols.push(Volume {
-                    persistent_volume_claim: Some(k8s_openapi::api::core::v1::PersistentVolumeClaimVolumeSource {
-                        claim_name: name.clone(),
-                        read_only: None,
-                    }),
+                    persistent_volume_claim: Some(
+                        k8s_openapi::api::core::v1::PersistentVolumeClaimVolumeSource {
+                            claim_name: name.clone(),
+                            read_only: None,
+                        },
+                    ),
                     name,
                     ..Default::default()
                 });
@@ -399,15 +486,32 @@ fn validate_stateful_set(ss: &apps::StatefulSet, errs: &mut Errs) {
     let mut tmp = Vec::new();
     pod::validate_template(&t, &tp, &mut tmp);
     // Errors about the synthetic claim volumes are not the user's.
-    let synthetic: Vec<usize> = (spec.template.spec.as_ref().and_then(|s| s.volumes.as_ref()).map_or(0, |v| v.len())
-        ..t.spec.as_ref().and_then(|s| s.volumes.as_ref()).map_or(0, |v| v.len()))
+    let synthetic: Vec<usize> = (spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.as_ref())
+        .map_or(0, |v| v.len())
+        ..t.spec
+            .as_ref()
+            .and_then(|s| s.volumes.as_ref())
+            .map_or(0, |v| v.len()))
         .collect();
-    tmp.retain(|e| !synthetic.iter().any(|i| e.field.starts_with(&format!("spec.template.spec.volumes[{i}]"))));
+    tmp.retain(|e| {
+        !synthetic.iter().any(|i| {
+            e.field
+                .starts_with(&format!("spec.template.spec.volumes[{i}]"))
+        })
+    });
     errs.extend(tmp);
     let ps = spec.template.spec.clone().unwrap_or_default();
     let rp = s(&ps.restart_policy);
     if rp != "Always" {
-        errs.push(FieldError::not_supported(&tp.children(&["spec", "restartPolicy"]), rp, &["Always"]));
+        errs.push(FieldError::not_supported(
+            &tp.children(&["spec", "restartPolicy"]),
+            rp,
+            &["Always"],
+        ));
     }
     if ps.active_deadline_seconds.is_some() {
         errs.push(FieldError::forbidden(
@@ -433,7 +537,8 @@ fn validate_stateful_set_update(n: &apps::StatefulSet, o: &apps::StatefulSet, er
     clone.min_ready_seconds = os.min_ready_seconds;
     clone.ordinals = os.ordinals.clone();
     clone.revision_history_limit = os.revision_history_limit;
-    clone.persistent_volume_claim_retention_policy = os.persistent_volume_claim_retention_policy.clone();
+    clone.persistent_volume_claim_retention_policy =
+        os.persistent_volume_claim_retention_policy.clone();
     if clone != os {
         errs.push(FieldError::forbidden(
             &Path::new("spec"),
@@ -461,10 +566,34 @@ fn validate_stateful_set_status(n: &apps::StatefulSet, _o: &apps::StatefulSet, e
     let msg = "cannot be greater than status.replicas";
     let r = Some(st.replicas);
     not_greater(st.ready_replicas, r, &p.child("readyReplicas"), msg, errs);
-    not_greater(st.current_replicas, r, &p.child("currentReplicas"), msg, errs);
-    not_greater(st.updated_replicas, r, &p.child("updatedReplicas"), msg, errs);
-    not_greater(st.available_replicas, r, &p.child("availableReplicas"), msg, errs);
-    not_greater(st.available_replicas, st.ready_replicas, &p.child("availableReplicas"), "cannot be greater than status.readyReplicas", errs);
+    not_greater(
+        st.current_replicas,
+        r,
+        &p.child("currentReplicas"),
+        msg,
+        errs,
+    );
+    not_greater(
+        st.updated_replicas,
+        r,
+        &p.child("updatedReplicas"),
+        msg,
+        errs,
+    );
+    not_greater(
+        st.available_replicas,
+        r,
+        &p.child("availableReplicas"),
+        msg,
+        errs,
+    );
+    not_greater(
+        st.available_replicas,
+        st.ready_replicas,
+        &p.child("availableReplicas"),
+        "cannot be greater than status.readyReplicas",
+        errs,
+    );
 }
 
 pub(crate) static STATEFUL_SET: Def<apps::StatefulSet> = def(
@@ -507,7 +636,11 @@ fn validate_daemon_set(ds: &apps::DaemonSet, errs: &mut Errs) {
     let spec = ds.spec.clone().unwrap_or_default();
     let sp = Path::new("spec");
     let tp = sp.child("template");
-    let labels = spec.template.metadata.as_ref().and_then(|m| m.labels.as_ref());
+    let labels = spec
+        .template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.as_ref());
     let absent = raw_absent(&["spec", "selector"]);
     meta::validate_label_selector(&spec.selector, &sp.child("selector"), errs);
     let matches = !absent && meta::selector_matches(&spec.selector, labels);
@@ -529,7 +662,11 @@ fn validate_daemon_set(ds: &apps::DaemonSet, errs: &mut Errs) {
     let ps = spec.template.spec.clone().unwrap_or_default();
     let rp = s(&ps.restart_policy);
     if rp != "Always" {
-        errs.push(FieldError::not_supported(&tp.children(&["spec", "restartPolicy"]), rp, &["Always"]));
+        errs.push(FieldError::not_supported(
+            &tp.children(&["spec", "restartPolicy"]),
+            rp,
+            &["Always"],
+        ));
     }
     if let Some(ads) = ps.active_deadline_seconds {
         errs.push(FieldError::invalid(
@@ -553,7 +690,10 @@ fn validate_daemon_set(ds: &apps::DaemonSet, errs: &mut Errs) {
                 validate_positive_int_or_percent(&ms, &rp.child("maxSurge"), errs);
                 not_more_than_100_percent(&mu, &rp.child("maxUnavailable"), errs);
                 not_more_than_100_percent(&ms, &rp.child("maxSurge"), errs);
-                let (hu, hs) = (int_or_percent_value(&mu) != 0, int_or_percent_value(&ms) != 0);
+                let (hu, hs) = (
+                    int_or_percent_value(&mu) != 0,
+                    int_or_percent_value(&ms) != 0,
+                );
                 if hu && hs {
                     errs.push(FieldError::invalid(
                         &rp.child("maxSurge"),
@@ -561,7 +701,10 @@ fn validate_daemon_set(ds: &apps::DaemonSet, errs: &mut Errs) {
                         "may not be set when maxUnavailable is non-zero",
                     ));
                 } else if !hu && !hs {
-                    errs.push(FieldError::required(&rp.child("maxUnavailable"), "cannot be 0 when maxSurge is 0"));
+                    errs.push(FieldError::required(
+                        &rp.child("maxUnavailable"),
+                        "cannot be 0 when maxSurge is 0",
+                    ));
                 }
             }
         },
@@ -577,7 +720,10 @@ fn validate_daemon_set(ds: &apps::DaemonSet, errs: &mut Errs) {
 }
 
 fn validate_daemon_set_update(n: &apps::DaemonSet, o: &apps::DaemonSet, errs: &mut Errs) {
-    let (ns, os) = (n.spec.clone().unwrap_or_default(), o.spec.clone().unwrap_or_default());
+    let (ns, os) = (
+        n.spec.clone().unwrap_or_default(),
+        o.spec.clone().unwrap_or_default(),
+    );
     immutable_selector(&ns.selector, &os.selector, errs);
     validate_daemon_set(n, errs);
 }
@@ -597,7 +743,11 @@ fn validate_daemon_set_status(n: &apps::DaemonSet, _o: &apps::DaemonSet, errs: &
     ] {
         nonneg(v, &p.child(f), errs);
     }
-    meta::nonnegative(st.observed_generation.unwrap_or(0), &p.child("observedGeneration"), errs);
+    meta::nonnegative(
+        st.observed_generation.unwrap_or(0),
+        &p.child("observedGeneration"),
+        errs,
+    );
 }
 
 pub(crate) static DAEMON_SET: Def<apps::DaemonSet> = def(
@@ -613,12 +763,19 @@ pub(crate) static DAEMON_SET: Def<apps::DaemonSet> = def(
 
 fn validate_controller_revision(cr: &apps::ControllerRevision, errs: &mut Errs) {
     if cr.data.is_none() {
-        errs.push(FieldError::required(&Path::new("data"), "data is mandatory"));
+        errs.push(FieldError::required(
+            &Path::new("data"),
+            "data is mandatory",
+        ));
     }
     meta::nonnegative(cr.revision, &Path::new("revision"), errs);
 }
 
-fn validate_controller_revision_update(n: &apps::ControllerRevision, o: &apps::ControllerRevision, errs: &mut Errs) {
+fn validate_controller_revision_update(
+    n: &apps::ControllerRevision,
+    o: &apps::ControllerRevision,
+    errs: &mut Errs,
+) {
     validate_controller_revision(n, errs);
     if n.data != o.data {
         errs.push(FieldError::invalid(

@@ -17,12 +17,22 @@ fn validate_scale_target(kind: &str, name: &str, path: &Path, errs: &mut Errs) -
     if kind.is_empty() {
         errs.push(FieldError::required(&path.child("kind"), ""));
     } else {
-        push_msgs(path_segment_name(kind, false), &path.child("kind"), kind, errs);
+        push_msgs(
+            path_segment_name(kind, false),
+            &path.child("kind"),
+            kind,
+            errs,
+        );
     }
     if name.is_empty() {
         errs.push(FieldError::required(&path.child("name"), ""));
     } else {
-        push_msgs(path_segment_name(name, false), &path.child("name"), name, errs);
+        push_msgs(
+            path_segment_name(name, false),
+            &path.child("name"),
+            name,
+            errs,
+        );
     }
     errs.len() == before
 }
@@ -30,15 +40,27 @@ fn validate_scale_target(kind: &str, name: &str, path: &Path, errs: &mut Errs) -
 fn validate_replicas(min: Option<i32>, max: i32, sp: &Path, errs: &mut Errs) {
     if let Some(m) = min {
         if m < 1 {
-            errs.push(FieldError::invalid(&sp.child("minReplicas"), m, "must be greater than or equal to 1"));
+            errs.push(FieldError::invalid(
+                &sp.child("minReplicas"),
+                m,
+                "must be greater than or equal to 1",
+            ));
         }
     }
     if max < 1 {
-        errs.push(FieldError::invalid(&sp.child("maxReplicas"), max, "must be greater than 0"));
+        errs.push(FieldError::invalid(
+            &sp.child("maxReplicas"),
+            max,
+            "must be greater than 0",
+        ));
     }
     if let Some(m) = min {
         if max < m {
-            errs.push(FieldError::invalid(&sp.child("maxReplicas"), max, "must be greater than or equal to `minReplicas`"));
+            errs.push(FieldError::invalid(
+                &sp.child("maxReplicas"),
+                max,
+                "must be greater than or equal to `minReplicas`",
+            ));
         }
     }
 }
@@ -54,25 +76,50 @@ fn validate_v1(h: &v1::HorizontalPodAutoscaler, errs: &mut Errs) {
     let spec = h.spec.clone().unwrap_or_default();
     let sp = Path::new("spec");
     validate_replicas(spec.min_replicas, spec.max_replicas, &sp, errs);
-    let ok = validate_scale_target(&spec.scale_target_ref.kind, &spec.scale_target_ref.name, &sp.child("scaleTargetRef"), errs);
+    let ok = validate_scale_target(
+        &spec.scale_target_ref.kind,
+        &spec.scale_target_ref.name,
+        &sp.child("scaleTargetRef"),
+        errs,
+    );
     if ok {
         if let Some(t) = spec.target_cpu_utilization_percentage {
             if t < 1 {
-                errs.push(FieldError::invalid(&sp.child("targetCPUUtilizationPercentage"), t, "must be greater than 0"));
+                errs.push(FieldError::invalid(
+                    &sp.child("targetCPUUtilizationPercentage"),
+                    t,
+                    "must be greater than 0",
+                ));
             }
         }
     }
 }
 
-fn validate_v1_update(n: &v1::HorizontalPodAutoscaler, _o: &v1::HorizontalPodAutoscaler, errs: &mut Errs) {
+fn validate_v1_update(
+    n: &v1::HorizontalPodAutoscaler,
+    _o: &v1::HorizontalPodAutoscaler,
+    errs: &mut Errs,
+) {
     validate_v1(n, errs);
 }
 
-fn validate_v1_status(n: &v1::HorizontalPodAutoscaler, _o: &v1::HorizontalPodAutoscaler, errs: &mut Errs) {
+fn validate_v1_status(
+    n: &v1::HorizontalPodAutoscaler,
+    _o: &v1::HorizontalPodAutoscaler,
+    errs: &mut Errs,
+) {
     let st = n.status.clone().unwrap_or_default();
     let p = Path::new("status");
-    meta::nonnegative(st.current_replicas.into(), &p.child("currentReplicas"), errs);
-    meta::nonnegative(st.desired_replicas.into(), &p.child("desiredReplicas"), errs);
+    meta::nonnegative(
+        st.current_replicas.into(),
+        &p.child("currentReplicas"),
+        errs,
+    );
+    meta::nonnegative(
+        st.desired_replicas.into(),
+        &p.child("desiredReplicas"),
+        errs,
+    );
 }
 
 pub(crate) static HPA_V1: Def<v1::HorizontalPodAutoscaler> = def(
@@ -91,8 +138,16 @@ fn scale_up_default() -> v2::HPAScalingRules {
         stabilization_window_seconds: Some(0),
         select_policy: Some("Max".into()),
         policies: Some(vec![
-            v2::HPAScalingPolicy { type_: "Pods".into(), value: 4, period_seconds: 15 },
-            v2::HPAScalingPolicy { type_: "Percent".into(), value: 100, period_seconds: 15 },
+            v2::HPAScalingPolicy {
+                type_: "Pods".into(),
+                value: 4,
+                period_seconds: 15,
+            },
+            v2::HPAScalingPolicy {
+                type_: "Percent".into(),
+                value: 100,
+                period_seconds: 15,
+            },
         ]),
         tolerance: None,
     }
@@ -102,12 +157,19 @@ fn scale_down_default() -> v2::HPAScalingRules {
     v2::HPAScalingRules {
         stabilization_window_seconds: None,
         select_policy: Some("Max".into()),
-        policies: Some(vec![v2::HPAScalingPolicy { type_: "Percent".into(), value: 100, period_seconds: 15 }]),
+        policies: Some(vec![v2::HPAScalingPolicy {
+            type_: "Percent".into(),
+            value: 100,
+            period_seconds: 15,
+        }]),
         tolerance: None,
     }
 }
 
-fn merge_rules(from: Option<v2::HPAScalingRules>, mut to: v2::HPAScalingRules) -> v2::HPAScalingRules {
+fn merge_rules(
+    from: Option<v2::HPAScalingRules>,
+    mut to: v2::HPAScalingRules,
+) -> v2::HPAScalingRules {
     let Some(from) = from else { return to };
     if from.select_policy.is_some() {
         to.select_policy = from.select_policy;
@@ -150,31 +212,58 @@ fn default_v2(h: &mut v2::HorizontalPodAutoscaler) {
 fn validate_metric_target(t: &v2::MetricTarget, path: &Path, errs: &mut Errs) {
     let ty = t.type_.as_str();
     match ty {
-        "" => errs.push(FieldError::required(&path.child("type"), "must specify a metric target type")),
+        "" => errs.push(FieldError::required(
+            &path.child("type"),
+            "must specify a metric target type",
+        )),
         "Utilization" | "Value" | "AverageValue" => {}
-        _ => errs.push(FieldError::not_supported(&path.child("type"), ty, &["Utilization", "Value", "AverageValue"])),
+        _ => errs.push(FieldError::not_supported(
+            &path.child("type"),
+            ty,
+            &["Utilization", "Value", "AverageValue"],
+        )),
     }
     if t.value.is_none() && t.average_value.is_none() && t.average_utilization.is_none() {
-        errs.push(FieldError::required(path, "must set either a target raw value, a target average value, or a target percentage"));
+        errs.push(FieldError::required(
+            path,
+            "must set either a target raw value, a target average value, or a target percentage",
+        ));
     }
     if ty == "Utilization" && t.average_utilization.is_none() {
-        errs.push(FieldError::required(&path.child("averageUtilization"), "must set averageUtilization when type is Utilization"));
+        errs.push(FieldError::required(
+            &path.child("averageUtilization"),
+            "must set averageUtilization when type is Utilization",
+        ));
     }
     if ty == "Value" && t.value.is_none() {
-        errs.push(FieldError::required(&path.child("value"), "must set value when type is Value"));
+        errs.push(FieldError::required(
+            &path.child("value"),
+            "must set value when type is Value",
+        ));
     }
     if ty == "AverageValue" && t.average_value.is_none() {
-        errs.push(FieldError::required(&path.child("averageValue"), "must set averageValue when type is AverageValue"));
+        errs.push(FieldError::required(
+            &path.child("averageValue"),
+            "must set averageValue when type is AverageValue",
+        ));
     }
     if let Some(u) = t.average_utilization {
         if u < 1 {
-            errs.push(FieldError::invalid(&path.child("averageUtilization"), u, "must be greater than 0"));
+            errs.push(FieldError::invalid(
+                &path.child("averageUtilization"),
+                u,
+                "must be greater than 0",
+            ));
         }
     }
     for (q, f) in [(&t.value, "value"), (&t.average_value, "averageValue")] {
         if let Some(q) = q {
             if Quantity::parse(&q.0).is_ok_and(|v| v.nanos() <= 0) {
-                errs.push(FieldError::invalid(&path.child(f), crate::quantity::canonicalize(&q.0), "must be positive"));
+                errs.push(FieldError::invalid(
+                    &path.child(f),
+                    crate::quantity::canonicalize(&q.0),
+                    "must be positive",
+                ));
             }
         }
     }
@@ -192,9 +281,18 @@ fn validate_metrics(metrics: &[v2::MetricSpec], path: &Path, errs: &mut Errs) {
         ];
         let count = present.iter().filter(|(_, p)| *p).count();
         let ty = m.type_.as_str();
-        let supported = ["ContainerResource", "External", "Object", "Pods", "Resource"];
+        let supported = [
+            "ContainerResource",
+            "External",
+            "Object",
+            "Pods",
+            "Resource",
+        ];
         if ty.is_empty() {
-            errs.push(FieldError::required(&mp.child("type"), "must specify a metric source type"));
+            errs.push(FieldError::required(
+                &mp.child("type"),
+                "must specify a metric source type",
+            ));
             continue;
         }
         if !supported.contains(&ty) {
@@ -202,7 +300,10 @@ fn validate_metrics(metrics: &[v2::MetricSpec], path: &Path, errs: &mut Errs) {
             continue;
         }
         if count > 1 {
-            errs.push(FieldError::forbidden(&mp, "must populate the given metric source only"));
+            errs.push(FieldError::forbidden(
+                &mp,
+                "must populate the given metric source only",
+            ));
         }
         if !present.iter().any(|(n, p)| *n == ty && *p) {
             let field = match ty {
@@ -212,45 +313,71 @@ fn validate_metrics(metrics: &[v2::MetricSpec], path: &Path, errs: &mut Errs) {
                 "ContainerResource" => "containerResource",
                 _ => "external",
             };
-            errs.push(FieldError::required(&mp.child(field), "must populate information for the given metric source"));
+            errs.push(FieldError::required(
+                &mp.child(field),
+                "must populate information for the given metric source",
+            ));
             continue;
         }
         if let Some(r) = &m.resource {
             let rp = mp.child("resource");
             if r.name.is_empty() {
-                errs.push(FieldError::required(&rp.child("name"), "must specify a resource name"));
+                errs.push(FieldError::required(
+                    &rp.child("name"),
+                    "must specify a resource name",
+                ));
             }
             validate_metric_target(&r.target, &rp.child("target"), errs);
         }
         if let Some(r) = &m.container_resource {
             let rp = mp.child("containerResource");
             if r.name.is_empty() {
-                errs.push(FieldError::required(&rp.child("name"), "must specify a resource name"));
+                errs.push(FieldError::required(
+                    &rp.child("name"),
+                    "must specify a resource name",
+                ));
             }
             if r.container.is_empty() {
-                errs.push(FieldError::required(&rp.child("container"), "must specify a container"));
+                errs.push(FieldError::required(
+                    &rp.child("container"),
+                    "must specify a container",
+                ));
             }
             validate_metric_target(&r.target, &rp.child("target"), errs);
         }
         if let Some(p) = &m.pods {
             let pp = mp.child("pods");
             if p.metric.name.is_empty() {
-                errs.push(FieldError::required(&pp.child("metric").child("name"), "must specify a metric name"));
+                errs.push(FieldError::required(
+                    &pp.child("metric").child("name"),
+                    "must specify a metric name",
+                ));
             }
             validate_metric_target(&p.target, &pp.child("target"), errs);
         }
         if let Some(o) = &m.object {
             let op = mp.child("object");
-            validate_scale_target(&o.described_object.kind, &o.described_object.name, &op.child("describedObject"), errs);
+            validate_scale_target(
+                &o.described_object.kind,
+                &o.described_object.name,
+                &op.child("describedObject"),
+                errs,
+            );
             if o.metric.name.is_empty() {
-                errs.push(FieldError::required(&op.child("metric").child("name"), "must specify a metric name"));
+                errs.push(FieldError::required(
+                    &op.child("metric").child("name"),
+                    "must specify a metric name",
+                ));
             }
             validate_metric_target(&o.target, &op.child("target"), errs);
         }
         if let Some(e) = &m.external {
             let ep = mp.child("external");
             if e.metric.name.is_empty() {
-                errs.push(FieldError::required(&ep.child("metric").child("name"), "must specify a metric name"));
+                errs.push(FieldError::required(
+                    &ep.child("metric").child("name"),
+                    "must specify a metric name",
+                ));
             }
             validate_metric_target(&e.target, &ep.child("target"), errs);
         }
@@ -260,35 +387,66 @@ fn validate_metrics(metrics: &[v2::MetricSpec], path: &Path, errs: &mut Errs) {
 fn validate_rules(r: &v2::HPAScalingRules, path: &Path, errs: &mut Errs) {
     if let Some(w) = r.stabilization_window_seconds {
         if w < 0 {
-            errs.push(FieldError::invalid(&path.child("stabilizationWindowSeconds"), w, "must be greater than or equal to zero"));
+            errs.push(FieldError::invalid(
+                &path.child("stabilizationWindowSeconds"),
+                w,
+                "must be greater than or equal to zero",
+            ));
         }
         if w > 3600 {
-            errs.push(FieldError::invalid(&path.child("stabilizationWindowSeconds"), w, "must be less than or equal to 3600"));
+            errs.push(FieldError::invalid(
+                &path.child("stabilizationWindowSeconds"),
+                w,
+                "must be less than or equal to 3600",
+            ));
         }
     }
     if let Some(sp) = r.select_policy.as_deref() {
         let supported = ["Disabled", "Max", "Min"];
         if !supported.contains(&sp) {
-            errs.push(FieldError::not_supported(&path.child("selectPolicy"), sp, &supported));
+            errs.push(FieldError::not_supported(
+                &path.child("selectPolicy"),
+                sp,
+                &supported,
+            ));
         }
     }
     let policies = r.policies.as_deref().unwrap_or(&[]);
     if policies.is_empty() {
-        errs.push(FieldError::required(&path.child("policies"), "must specify at least one Policy"));
+        errs.push(FieldError::required(
+            &path.child("policies"),
+            "must specify at least one Policy",
+        ));
     }
     for (i, p) in policies.iter().enumerate() {
         let pp = path.child("policies").index(i);
         if p.type_ != "Pods" && p.type_ != "Percent" {
-            errs.push(FieldError::not_supported(&pp.child("type"), &p.type_, &["Percent", "Pods"]));
+            errs.push(FieldError::not_supported(
+                &pp.child("type"),
+                &p.type_,
+                &["Percent", "Pods"],
+            ));
         }
         if p.value <= 0 {
-            errs.push(FieldError::invalid(&pp.child("value"), p.value, "must be greater than zero"));
+            errs.push(FieldError::invalid(
+                &pp.child("value"),
+                p.value,
+                "must be greater than zero",
+            ));
         }
         if p.period_seconds <= 0 {
-            errs.push(FieldError::invalid(&pp.child("periodSeconds"), p.period_seconds, "must be greater than zero"));
+            errs.push(FieldError::invalid(
+                &pp.child("periodSeconds"),
+                p.period_seconds,
+                "must be greater than zero",
+            ));
         }
         if p.period_seconds > 1800 {
-            errs.push(FieldError::invalid(&pp.child("periodSeconds"), p.period_seconds, "must be less than or equal to 1800"));
+            errs.push(FieldError::invalid(
+                &pp.child("periodSeconds"),
+                p.period_seconds,
+                "must be less than or equal to 1800",
+            ));
         }
     }
 }
@@ -298,10 +456,19 @@ fn validate_v2(h: &v2::HorizontalPodAutoscaler, errs: &mut Errs) {
     let sp = Path::new("spec");
     validate_replicas(spec.min_replicas, spec.max_replicas, &sp, errs);
     let before = errs.len();
-    if !validate_scale_target(&spec.scale_target_ref.kind, &spec.scale_target_ref.name, &sp.child("scaleTargetRef"), errs) {
+    if !validate_scale_target(
+        &spec.scale_target_ref.kind,
+        &spec.scale_target_ref.name,
+        &sp.child("scaleTargetRef"),
+        errs,
+    ) {
         return;
     }
-    validate_metrics(spec.metrics.as_deref().unwrap_or(&[]), &sp.child("metrics"), errs);
+    validate_metrics(
+        spec.metrics.as_deref().unwrap_or(&[]),
+        &sp.child("metrics"),
+        errs,
+    );
     if errs.len() != before {
         return;
     }
@@ -316,15 +483,31 @@ fn validate_v2(h: &v2::HorizontalPodAutoscaler, errs: &mut Errs) {
     }
 }
 
-fn validate_v2_update(n: &v2::HorizontalPodAutoscaler, _o: &v2::HorizontalPodAutoscaler, errs: &mut Errs) {
+fn validate_v2_update(
+    n: &v2::HorizontalPodAutoscaler,
+    _o: &v2::HorizontalPodAutoscaler,
+    errs: &mut Errs,
+) {
     validate_v2(n, errs);
 }
 
-fn validate_v2_status(n: &v2::HorizontalPodAutoscaler, _o: &v2::HorizontalPodAutoscaler, errs: &mut Errs) {
+fn validate_v2_status(
+    n: &v2::HorizontalPodAutoscaler,
+    _o: &v2::HorizontalPodAutoscaler,
+    errs: &mut Errs,
+) {
     let st = n.status.clone().unwrap_or_default();
     let p = Path::new("status");
-    meta::nonnegative(st.current_replicas.unwrap_or(0).into(), &p.child("currentReplicas"), errs);
-    meta::nonnegative(st.desired_replicas.into(), &p.child("desiredReplicas"), errs);
+    meta::nonnegative(
+        st.current_replicas.unwrap_or(0).into(),
+        &p.child("currentReplicas"),
+        errs,
+    );
+    meta::nonnegative(
+        st.desired_replicas.into(),
+        &p.child("desiredReplicas"),
+        errs,
+    );
 }
 
 pub(crate) static HPA_V2: Def<v2::HorizontalPodAutoscaler> = def(

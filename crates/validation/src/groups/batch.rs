@@ -27,9 +27,17 @@ fn default_job(job: &mut batch::Job) {
     }
     default_opt(&mut spec.parallelism, 1);
     if spec.backoff_limit.is_none() {
-        spec.backoff_limit = Some(if spec.backoff_limit_per_index.is_some() { i32::MAX } else { 6 });
+        spec.backoff_limit = Some(if spec.backoff_limit_per_index.is_some() {
+            i32::MAX
+        } else {
+            6
+        });
     }
-    let tlabels = spec.template.metadata.as_ref().and_then(|m| m.labels.clone());
+    let tlabels = spec
+        .template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.clone());
     if let Some(l) = tlabels {
         if job.metadata.labels.as_ref().is_none_or(|x| x.is_empty()) {
             job.metadata.labels = Some(l);
@@ -48,7 +56,12 @@ fn default_job(job: &mut batch::Job) {
     }
     if spec.pod_replacement_policy.is_none() {
         spec.pod_replacement_policy = Some(
-            if spec.pod_failure_policy.is_some() { "Failed" } else { "TerminatingOrFailed" }.to_string(),
+            if spec.pod_failure_policy.is_some() {
+                "Failed"
+            } else {
+                "TerminatingOrFailed"
+            }
+            .to_string(),
         );
     }
     pod::default_template_spec(&mut spec.template);
@@ -117,27 +130,47 @@ fn validate_job_spec_common(spec: &batch::JobSpec, sp: &Path, errs: &mut Errs) {
     let indexed = spec.completion_mode.as_deref() == Some("Indexed");
     if let Some(b) = spec.backoff_limit_per_index {
         if !indexed {
-            errs.push(FieldError::invalid(&sp.child("backoffLimitPerIndex"), b, "requires indexed completion mode"));
+            errs.push(FieldError::invalid(
+                &sp.child("backoffLimitPerIndex"),
+                b,
+                "requires indexed completion mode",
+            ));
         }
     }
     if let Some(m) = spec.max_failed_indexes {
         if spec.backoff_limit_per_index.is_none() {
-            errs.push(FieldError::required(&sp.child("backoffLimitPerIndex"), "when maxFailedIndexes is specified"));
+            errs.push(FieldError::required(
+                &sp.child("backoffLimitPerIndex"),
+                "when maxFailedIndexes is specified",
+            ));
         }
         if let Some(c) = spec.completions {
             if indexed && m > c {
-                errs.push(FieldError::invalid(&sp.child("maxFailedIndexes"), m, "must be less than or equal to completions"));
+                errs.push(FieldError::invalid(
+                    &sp.child("maxFailedIndexes"),
+                    m,
+                    "must be less than or equal to completions",
+                ));
             }
         }
     }
     if let Some(cm) = spec.completion_mode.as_deref() {
         if cm != "NonIndexed" && cm != "Indexed" {
-            errs.push(FieldError::not_supported(&sp.child("completionMode"), cm, &["NonIndexed", "Indexed"]));
+            errs.push(FieldError::not_supported(
+                &sp.child("completionMode"),
+                cm,
+                &["NonIndexed", "Indexed"],
+            ));
         }
         if cm == "Indexed" {
             match spec.completions {
-                None => errs.push(FieldError::required(&sp.child("completions"), "when completion mode is Indexed")),
-                Some(c) if spec.backoff_limit_per_index.is_some() && c > MAX_COMPLETIONS_PER_INDEX => {
+                None => errs.push(FieldError::required(
+                    &sp.child("completions"),
+                    "when completion mode is Indexed",
+                )),
+                Some(c)
+                    if spec.backoff_limit_per_index.is_some() && c > MAX_COMPLETIONS_PER_INDEX =>
+                {
                     errs.push(FieldError::invalid(
                         &sp.child("completions"),
                         c,
@@ -163,7 +196,11 @@ fn validate_job_spec_common(spec: &batch::JobSpec, sp: &Path, errs: &mut Errs) {
             let rp = pp.index(i);
             let actions = ["Count", "FailIndex", "FailJob", "Ignore"];
             if !actions.contains(&r.action.as_str()) {
-                errs.push(FieldError::not_supported(&rp.child("action"), &r.action, &actions));
+                errs.push(FieldError::not_supported(
+                    &rp.child("action"),
+                    &r.action,
+                    &actions,
+                ));
             }
             match (&r.on_exit_codes, &r.on_pod_conditions) {
                 (Some(_), Some(c)) if !c.is_empty() => errs.push(FieldError::invalid(
@@ -182,17 +219,33 @@ fn validate_job_spec_common(spec: &batch::JobSpec, sp: &Path, errs: &mut Errs) {
                 let ep = rp.child("onExitCodes");
                 let ops = ["In", "NotIn"];
                 if !ops.contains(&ec.operator.as_str()) {
-                    errs.push(FieldError::not_supported(&ep.child("operator"), &ec.operator, &ops));
+                    errs.push(FieldError::not_supported(
+                        &ep.child("operator"),
+                        &ec.operator,
+                        &ops,
+                    ));
                 }
                 if ec.values.is_empty() {
-                    errs.push(FieldError::invalid(&ep.child("values"), BadValue::Raw("[]int32{}".into()), "at least one value is required"));
+                    errs.push(FieldError::invalid(
+                        &ep.child("values"),
+                        BadValue::Raw("[]int32{}".into()),
+                        "at least one value is required",
+                    ));
                 }
                 for (j, v) in ec.values.iter().enumerate() {
                     if ec.operator == "In" && *v == 0 {
-                        errs.push(FieldError::invalid(&ep.child("values").index(j), *v, "must not be 0 for the In operator"));
+                        errs.push(FieldError::invalid(
+                            &ep.child("values").index(j),
+                            *v,
+                            "must not be 0 for the In operator",
+                        ));
                     }
                     if j > 0 && ec.values[j - 1] >= *v {
-                        errs.push(FieldError::invalid(&ep.child("values").index(j), *v, "must be ordered"));
+                        errs.push(FieldError::invalid(
+                            &ep.child("values").index(j),
+                            *v,
+                            "must be ordered",
+                        ));
                     }
                 }
             }
@@ -203,7 +256,11 @@ fn validate_job_spec_common(spec: &batch::JobSpec, sp: &Path, errs: &mut Errs) {
     pod::validate_template(t, &tp, errs);
     let rp = t.spec.as_ref().map(|x| s(&x.restart_policy)).unwrap_or("");
     if rp != "OnFailure" && rp != "Never" {
-        errs.push(FieldError::not_supported(&tp.children(&["spec", "restartPolicy"]), rp, &["OnFailure", "Never"]));
+        errs.push(FieldError::not_supported(
+            &tp.children(&["spec", "restartPolicy"]),
+            rp,
+            &["OnFailure", "Never"],
+        ));
     } else if spec.pod_failure_policy.is_some() && rp != "Never" {
         errs.push(FieldError::invalid(
             &tp.children(&["spec", "restartPolicy"]),
@@ -218,7 +275,11 @@ fn validate_job_spec_common(spec: &batch::JobSpec, sp: &Path, errs: &mut Errs) {
                 errs.push(FieldError::not_supported(&p, prp, &["Failed"]));
             }
         } else if prp != "TerminatingOrFailed" && prp != "Failed" {
-            errs.push(FieldError::not_supported(&p, prp, &["Failed", "TerminatingOrFailed"]));
+            errs.push(FieldError::not_supported(
+                &p,
+                prp,
+                &["Failed", "TerminatingOrFailed"],
+            ));
         }
     }
 }
@@ -226,15 +287,25 @@ fn validate_job_spec_common(spec: &batch::JobSpec, sp: &Path, errs: &mut Errs) {
 fn validate_job(job: &batch::Job, errs: &mut Errs) {
     let spec = job.spec.clone().unwrap_or_default();
     let sp = Path::new("spec");
-    if spec.manual_selector != Some(true) && spec.selector.is_some() && s(&job.metadata.uid).is_empty() {
-        errs.push(FieldError::required(&Path::new("metadata").child("uid"), ""));
+    if spec.manual_selector != Some(true)
+        && spec.selector.is_some()
+        && s(&job.metadata.uid).is_empty()
+    {
+        errs.push(FieldError::required(
+            &Path::new("metadata").child("uid"),
+            "",
+        ));
     }
     validate_job_spec_common(&spec, &sp, errs);
     match &spec.selector {
         None => errs.push(FieldError::required(&sp.child("selector"), "")),
         Some(sel) => {
             meta::validate_label_selector(sel, &sp.child("selector"), errs);
-            let labels = spec.template.metadata.as_ref().and_then(|m| m.labels.as_ref());
+            let labels = spec
+                .template
+                .metadata
+                .as_ref()
+                .and_then(|m| m.labels.as_ref());
             if !meta::selector_matches(sel, labels) {
                 errs.push(FieldError::invalid(
                     &sp.children(&["template", "metadata", "labels"]),
@@ -248,23 +319,39 @@ fn validate_job(job: &batch::Job, errs: &mut Errs) {
 
 fn validate_job_update(n: &batch::Job, o: &batch::Job, errs: &mut Errs) {
     validate_job(n, errs);
-    let (ns, os) = (n.spec.clone().unwrap_or_default(), o.spec.clone().unwrap_or_default());
+    let (ns, os) = (
+        n.spec.clone().unwrap_or_default(),
+        o.spec.clone().unwrap_or_default(),
+    );
     let sp = Path::new("spec");
     let indexed = ns.completion_mode.as_deref() == Some("Indexed");
     let elastic = indexed && ns.completions == ns.parallelism && os.completions == os.parallelism;
     if ns.completions != os.completions && !elastic {
-        errs.push(FieldError::invalid(&sp.child("completions"), ns.completions, meta::IMMUTABLE));
+        errs.push(FieldError::invalid(
+            &sp.child("completions"),
+            ns.completions,
+            meta::IMMUTABLE,
+        ));
     }
     if ns.selector != os.selector {
         let bad = match &ns.selector {
             Some(sel) => BadValue::Raw(meta::label_selector_text(sel)),
             None => BadValue::Null,
         };
-        errs.push(FieldError::invalid(&sp.child("selector"), bad, meta::IMMUTABLE));
+        errs.push(FieldError::invalid(
+            &sp.child("selector"),
+            bad,
+            meta::IMMUTABLE,
+        ));
     }
     // A suspended job that never started may change its scheduling directives.
     let mut new_t = ns.template.clone();
-    if os.suspend == Some(true) && o.status.as_ref().and_then(|st| st.start_time.as_ref()).is_none() {
+    if os.suspend == Some(true)
+        && o.status
+            .as_ref()
+            .and_then(|st| st.start_time.as_ref())
+            .is_none()
+    {
         if let (Some(nsp), Some(osp)) = (&mut new_t.spec, &os.template.spec) {
             nsp.node_selector = osp.node_selector.clone();
             nsp.affinity = osp.affinity.clone();
@@ -284,19 +371,39 @@ fn validate_job_update(n: &batch::Job, o: &batch::Job, errs: &mut Errs) {
         ));
     }
     if ns.completion_mode != os.completion_mode {
-        errs.push(FieldError::invalid(&sp.child("completionMode"), ns.completion_mode.clone(), meta::IMMUTABLE));
+        errs.push(FieldError::invalid(
+            &sp.child("completionMode"),
+            ns.completion_mode.clone(),
+            meta::IMMUTABLE,
+        ));
     }
     if ns.pod_failure_policy != os.pod_failure_policy {
-        errs.push(FieldError::invalid(&sp.child("podFailurePolicy"), BadValue::Raw("batch.PodFailurePolicy{...}".into()), meta::IMMUTABLE));
+        errs.push(FieldError::invalid(
+            &sp.child("podFailurePolicy"),
+            BadValue::Raw("batch.PodFailurePolicy{...}".into()),
+            meta::IMMUTABLE,
+        ));
     }
     if ns.backoff_limit_per_index != os.backoff_limit_per_index {
-        errs.push(FieldError::invalid(&sp.child("backoffLimitPerIndex"), ns.backoff_limit_per_index, meta::IMMUTABLE));
+        errs.push(FieldError::invalid(
+            &sp.child("backoffLimitPerIndex"),
+            ns.backoff_limit_per_index,
+            meta::IMMUTABLE,
+        ));
     }
     if ns.managed_by != os.managed_by {
-        errs.push(FieldError::invalid(&sp.child("managedBy"), ns.managed_by.clone(), meta::IMMUTABLE));
+        errs.push(FieldError::invalid(
+            &sp.child("managedBy"),
+            ns.managed_by.clone(),
+            meta::IMMUTABLE,
+        ));
     }
     if ns.success_policy != os.success_policy {
-        errs.push(FieldError::invalid(&sp.child("successPolicy"), BadValue::Raw("batch.SuccessPolicy{...}".into()), meta::IMMUTABLE));
+        errs.push(FieldError::invalid(
+            &sp.child("successPolicy"),
+            BadValue::Raw("batch.SuccessPolicy{...}".into()),
+            meta::IMMUTABLE,
+        ));
     }
 }
 
@@ -330,7 +437,11 @@ pub(crate) static JOB: Def<batch::Job> = def(
 fn validate_cron_job(cj: &batch::CronJob, errs: &mut Errs) {
     let name = s(&cj.metadata.name);
     if name.len() > 52 {
-        errs.push(FieldError::invalid(&Path::new("metadata").child("name"), name, "must be no more than 52 characters"));
+        errs.push(FieldError::invalid(
+            &Path::new("metadata").child("name"),
+            name,
+            "must be no more than 52 characters",
+        ));
     }
     validate_cron_job_spec(cj, errs);
 }
@@ -342,7 +453,11 @@ fn validate_cron_job_spec(cj: &batch::CronJob, errs: &mut Errs) {
         errs.push(FieldError::required(&sp.child("schedule"), ""));
     } else {
         if let Err(e) = parse_cron(&spec.schedule) {
-            errs.push(FieldError::invalid(&sp.child("schedule"), &spec.schedule, e));
+            errs.push(FieldError::invalid(
+                &sp.child("schedule"),
+                &spec.schedule,
+                e,
+            ));
         }
         if spec.schedule.contains("TZ") {
             errs.push(FieldError::invalid(
@@ -376,13 +491,20 @@ fn validate_cron_job_spec(cj: &batch::CronJob, errs: &mut Errs) {
                 ));
             }
             if js.manual_selector == Some(true) {
-                errs.push(FieldError::not_supported(&jp.children(&["spec", "manualSelector"]), true, &["nil", "false"]));
+                errs.push(FieldError::not_supported(
+                    &jp.children(&["spec", "manualSelector"]),
+                    true,
+                    &["nil", "false"],
+                ));
             }
         }
         None => validate_job_spec_common(&Default::default(), &jp.child("spec"), errs),
     }
     for (v, f) in [
-        (spec.successful_jobs_history_limit, "successfulJobsHistoryLimit"),
+        (
+            spec.successful_jobs_history_limit,
+            "successfulJobsHistoryLimit",
+        ),
         (spec.failed_jobs_history_limit, "failedJobsHistoryLimit"),
     ] {
         if let Some(v) = v {
@@ -399,11 +521,20 @@ fn validate_time_zone(tz: &str, path: &Path, errs: &mut Errs) {
     if tz.is_empty() {
         return;
     }
-    let valid_chars = tz
-        .split('/')
-        .all(|part| !part.is_empty() && part != "." && part != ".." && part.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_+".contains(&c)));
+    let valid_chars = tz.split('/').all(|part| {
+        !part.is_empty()
+            && part != "."
+            && part != ".."
+            && part
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_+".contains(&c))
+    });
     if !valid_chars {
-        errs.push(FieldError::invalid(path, tz, "unknown time zone ".to_string() + tz));
+        errs.push(FieldError::invalid(
+            path,
+            tz,
+            "unknown time zone ".to_string() + tz,
+        ));
         return;
     }
     if tz.eq_ignore_ascii_case("local") {
@@ -411,10 +542,16 @@ fn validate_time_zone(tz: &str, path: &Path, errs: &mut Errs) {
         return;
     }
     let known = tz == "UTC"
-        || std::path::Path::new("/usr/share/zoneinfo").join(tz).is_file()
+        || std::path::Path::new("/usr/share/zoneinfo")
+            .join(tz)
+            .is_file()
         || !std::path::Path::new("/usr/share/zoneinfo").exists();
     if !known {
-        errs.push(FieldError::invalid(path, tz, format!("unknown time zone {tz}")));
+        errs.push(FieldError::invalid(
+            path,
+            tz,
+            format!("unknown time zone {tz}"),
+        ));
     }
 }
 
@@ -433,13 +570,16 @@ fn cron_field(field: &str, lo: u32, hi: u32, names: &[&str]) -> Result<(), Strin
             if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(v)) {
                 return Ok(i as u32 + lo);
             }
-            let n: i64 = v
-                .parse()
-                .map_err(|_| format!("failed to parse int from {v}: strconv.Atoi: parsing \"{v}\": invalid syntax"))?;
+            let n: i64 = v.parse().map_err(|_| {
+                format!(
+                    "failed to parse int from {v}: strconv.Atoi: parsing \"{v}\": invalid syntax"
+                )
+            })?;
             if n < 0 {
                 return Err(format!("negative number ({n}) not allowed: {v}"));
             }
-            u32::try_from(n).map_err(|_| format!("failed to parse int from {v}: value out of range"))
+            u32::try_from(n)
+                .map_err(|_| format!("failed to parse int from {v}: value out of range"))
         };
         let (start, end) = if range == "*" || range == "?" {
             (lo, hi)
@@ -461,13 +601,17 @@ fn cron_field(field: &str, lo: u32, hi: u32, names: &[&str]) -> Result<(), Strin
             }
         }
         if start < lo {
-            return Err(format!("beginning of range ({start}) below minimum ({lo}): {part}"));
+            return Err(format!(
+                "beginning of range ({start}) below minimum ({lo}): {part}"
+            ));
         }
         if end > hi {
             return Err(format!("end of range ({end}) above maximum ({hi}): {part}"));
         }
         if start > end {
-            return Err(format!("beginning of range ({start}) beyond end of range ({end}): {part}"));
+            return Err(format!(
+                "beginning of range ({start}) beyond end of range ({end}): {part}"
+            ));
         }
     }
     Ok(())
@@ -480,26 +624,41 @@ pub(crate) fn parse_cron(spec: &str) -> Result<(), String> {
     if spec.is_empty() {
         return Err("empty spec string".into());
     }
-    let spec = if let Some(rest) = spec.strip_prefix("TZ=").or_else(|| spec.strip_prefix("CRON_TZ=")) {
+    let spec = if let Some(rest) = spec
+        .strip_prefix("TZ=")
+        .or_else(|| spec.strip_prefix("CRON_TZ="))
+    {
         match rest.split_once(' ') {
             Some((_, r)) => r.trim(),
-            None => return Err(format!("provided bad location {rest}: unknown time zone {rest}")),
+            None => {
+                return Err(format!(
+                    "provided bad location {rest}: unknown time zone {rest}"
+                ));
+            }
         }
     } else {
         spec
     };
     if let Some(d) = spec.strip_prefix('@') {
         return match d {
-            "yearly" | "annually" | "monthly" | "weekly" | "daily" | "midnight" | "hourly" => Ok(()),
+            "yearly" | "annually" | "monthly" | "weekly" | "daily" | "midnight" | "hourly" => {
+                Ok(())
+            }
             _ if d.starts_with("every ") => Ok(()),
             _ => Err(format!("unrecognized descriptor: {spec}")),
         };
     }
     let fields: Vec<&str> = spec.split_whitespace().collect();
     if fields.len() != 5 {
-        return Err(format!("expected exactly 5 fields, found {}: [{}]", fields.len(), fields.join(" ")));
+        return Err(format!(
+            "expected exactly 5 fields, found {}: [{}]",
+            fields.len(),
+            fields.join(" ")
+        ));
     }
-    const MONTHS: &[&str] = &["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    const MONTHS: &[&str] = &[
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
     const DOWS: &[&str] = &["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
     cron_field(fields[0], 0, 59, &[])?;
     cron_field(fields[1], 0, 23, &[])?;
@@ -527,9 +686,21 @@ mod tests {
         assert!(parse_cron("*/5 * * * *").is_ok());
         assert!(parse_cron("0 0 * JAN-MAR mon-fri").is_ok());
         assert!(parse_cron("@hourly").is_ok());
-        assert_eq!(parse_cron("foo").unwrap_err(), "expected exactly 5 fields, found 1: [foo]");
-        assert_eq!(parse_cron("60 * * * *").unwrap_err(), "end of range (60) above maximum (59): 60");
-        assert_eq!(parse_cron("* * 0 * *").unwrap_err(), "beginning of range (0) below minimum (1): 0");
-        assert_eq!(parse_cron("@sometimes").unwrap_err(), "unrecognized descriptor: @sometimes");
+        assert_eq!(
+            parse_cron("foo").unwrap_err(),
+            "expected exactly 5 fields, found 1: [foo]"
+        );
+        assert_eq!(
+            parse_cron("60 * * * *").unwrap_err(),
+            "end of range (60) above maximum (59): 60"
+        );
+        assert_eq!(
+            parse_cron("* * 0 * *").unwrap_err(),
+            "beginning of range (0) below minimum (1): 0"
+        );
+        assert_eq!(
+            parse_cron("@sometimes").unwrap_err(),
+            "unrecognized descriptor: @sometimes"
+        );
     }
 }

@@ -12,11 +12,29 @@ use crate::names::{self, any_name};
 use crate::path::Path;
 
 const USAGES: &[&str] = &[
-    "any", "cert sign", "client auth", "code signing", "content commitment", "crl sign",
-    "data encipherment", "decipher only", "digital signature", "email protection",
-    "encipher only", "ipsec end system", "ipsec tunnel", "ipsec user", "key agreement",
-    "key encipherment", "microsoft sgc", "netscape sgc", "ocsp signing", "s/mime",
-    "server auth", "signing", "timestamping",
+    "any",
+    "cert sign",
+    "client auth",
+    "code signing",
+    "content commitment",
+    "crl sign",
+    "data encipherment",
+    "decipher only",
+    "digital signature",
+    "email protection",
+    "encipher only",
+    "ipsec end system",
+    "ipsec tunnel",
+    "ipsec user",
+    "key agreement",
+    "key encipherment",
+    "microsoft sgc",
+    "netscape sgc",
+    "ocsp signing",
+    "s/mime",
+    "server auth",
+    "signing",
+    "timestamping",
 ];
 
 /// Checks that `request` holds a PEM block of type `CERTIFICATE REQUEST`.
@@ -59,19 +77,31 @@ pub(crate) fn validate_signer_name(name: &str, path: &Path, errs: &mut Errs) {
         let msgs = names::is_dns1123_label(l);
         if !msgs.is_empty() {
             for m in msgs {
-                errs.push(FieldError::invalid(path, segs[0], format!("validating label {}: {m}", crate::error::go_quote(l))));
+                errs.push(FieldError::invalid(
+                    path,
+                    segs[0],
+                    format!("validating label {}: {m}", crate::error::go_quote(l)),
+                ));
             }
             break;
         }
     }
     if domain.len() < 2 {
-        errs.push(FieldError::invalid(path, segs[0], "should be a domain with at least two segments separated by dots"));
+        errs.push(FieldError::invalid(
+            path,
+            segs[0],
+            "should be a domain with at least two segments separated by dots",
+        ));
     }
     for l in segs[1].split('.') {
         let msgs = names::is_dns1123_label(l);
         if !msgs.is_empty() {
             for m in msgs {
-                errs.push(FieldError::invalid(path, segs[1], format!("validating label {}: {m}", crate::error::go_quote(l))));
+                errs.push(FieldError::invalid(
+                    path,
+                    segs[1],
+                    format!("validating label {}: {m}", crate::error::go_quote(l)),
+                ));
             }
             break;
         }
@@ -82,7 +112,11 @@ fn validate_csr(csr: &cert::CertificateSigningRequest, errs: &mut Errs) {
     let sp = Path::new("spec");
     let spec = &csr.spec;
     if let Err(e) = check_pem(&spec.request.0) {
-        errs.push(FieldError::invalid(&sp.child("request"), BadValue::Raw("[]byte{...}".into()), e));
+        errs.push(FieldError::invalid(
+            &sp.child("request"),
+            BadValue::Raw("[]byte{...}".into()),
+            e,
+        ));
     }
     if spec.usages.as_ref().is_none_or(|u| u.is_empty()) {
         errs.push(FieldError::required(&sp.child("usages"), ""));
@@ -90,7 +124,11 @@ fn validate_csr(csr: &cert::CertificateSigningRequest, errs: &mut Errs) {
     let mut seen = BTreeSet::new();
     for (i, u) in spec.usages.iter().flatten().enumerate() {
         if !USAGES.contains(&u.as_str()) {
-            errs.push(FieldError::not_supported(&sp.child("usages").index(i), u, USAGES));
+            errs.push(FieldError::not_supported(
+                &sp.child("usages").index(i),
+                u,
+                USAGES,
+            ));
         }
         if !seen.insert(u.as_str()) {
             errs.push(FieldError::duplicate(&sp.child("usages").index(i), u));
@@ -120,7 +158,12 @@ fn validate_csr(csr: &cert::CertificateSigningRequest, errs: &mut Errs) {
 fn validate_conditions(csr: &cert::CertificateSigningRequest, errs: &mut Errs) {
     let cp = Path::new("status").child("conditions");
     let mut seen = BTreeSet::new();
-    for (i, c) in csr.status.iter().flat_map(|s| s.conditions.iter().flatten()).enumerate() {
+    for (i, c) in csr
+        .status
+        .iter()
+        .flat_map(|s| s.conditions.iter().flatten())
+        .enumerate()
+    {
         let ip = cp.index(i);
         if c.type_.is_empty() {
             errs.push(FieldError::required(&ip.child("type"), ""));
@@ -129,7 +172,11 @@ fn validate_conditions(csr: &cert::CertificateSigningRequest, errs: &mut Errs) {
         if st.is_empty() {
             errs.push(FieldError::required(&ip.child("status"), ""));
         } else if !["False", "True", "Unknown"].contains(&st) {
-            errs.push(FieldError::not_supported(&ip.child("status"), st, &["False", "True", "Unknown"]));
+            errs.push(FieldError::not_supported(
+                &ip.child("status"),
+                st,
+                &["False", "True", "Unknown"],
+            ));
         }
         if !c.type_.is_empty() && !seen.insert(c.type_.clone()) {
             errs.push(FieldError::duplicate(&ip.child("type"), &c.type_));
@@ -138,11 +185,19 @@ fn validate_conditions(csr: &cert::CertificateSigningRequest, errs: &mut Errs) {
     let approved = seen.contains("Approved");
     let denied = seen.contains("Denied");
     if approved && denied {
-        errs.push(FieldError::invalid(&cp, BadValue::Raw("[]certificates.CertificateSigningRequestCondition{...}".into()), "Approved and Denied conditions are mutually exclusive"));
+        errs.push(FieldError::invalid(
+            &cp,
+            BadValue::Raw("[]certificates.CertificateSigningRequestCondition{...}".into()),
+            "Approved and Denied conditions are mutually exclusive",
+        ));
     }
 }
 
-fn validate_csr_update(n: &cert::CertificateSigningRequest, o: &cert::CertificateSigningRequest, errs: &mut Errs) {
+fn validate_csr_update(
+    n: &cert::CertificateSigningRequest,
+    o: &cert::CertificateSigningRequest,
+    errs: &mut Errs,
+) {
     validate_csr(n, errs);
     if n.spec != o.spec {
         errs.push(FieldError::invalid(
@@ -153,12 +208,19 @@ fn validate_csr_update(n: &cert::CertificateSigningRequest, o: &cert::Certificat
     }
 }
 
-fn validate_csr_status(n: &cert::CertificateSigningRequest, o: &cert::CertificateSigningRequest, errs: &mut Errs) {
+fn validate_csr_status(
+    n: &cert::CertificateSigningRequest,
+    o: &cert::CertificateSigningRequest,
+    errs: &mut Errs,
+) {
     validate_conditions(n, errs);
     let old_cert = o.status.as_ref().and_then(|s| s.certificate.as_ref());
     let new_cert = n.status.as_ref().and_then(|s| s.certificate.as_ref());
     if old_cert.is_some_and(|c| !c.0.is_empty()) && old_cert != new_cert {
-        errs.push(FieldError::forbidden(&Path::new("status").child("certificate"), "updates may not modify existing certificate content"));
+        errs.push(FieldError::forbidden(
+            &Path::new("status").child("certificate"),
+            "updates may not modify existing certificate content",
+        ));
     }
 }
 

@@ -14,21 +14,36 @@ fn validate_lease(l: &coordination::Lease, errs: &mut Errs) {
     let sp = Path::new("spec");
     if let Some(d) = spec.lease_duration_seconds {
         if d <= 0 {
-            errs.push(FieldError::invalid(&sp.child("leaseDurationSeconds"), d, "must be greater than 0"));
+            errs.push(FieldError::invalid(
+                &sp.child("leaseDurationSeconds"),
+                d,
+                "must be greater than 0",
+            ));
         }
     }
     if let Some(t) = spec.lease_transitions {
         if t < 0 {
-            errs.push(FieldError::invalid(&sp.child("leaseTransitions"), t, "must be greater than or equal to 0"));
+            errs.push(FieldError::invalid(
+                &sp.child("leaseTransitions"),
+                t,
+                "must be greater than or equal to 0",
+            ));
         }
     }
     if let Some(st) = spec.strategy.as_deref() {
         if st != "OldestEmulationVersion" {
-            errs.push(FieldError::not_supported(&sp.child("strategy"), st, &["OldestEmulationVersion"]));
+            errs.push(FieldError::not_supported(
+                &sp.child("strategy"),
+                st,
+                &["OldestEmulationVersion"],
+            ));
         }
     }
     if !s(&spec.preferred_holder).is_empty() && s(&spec.strategy).is_empty() {
-        errs.push(FieldError::forbidden(&sp.child("preferredHolder"), "may only be specified if `strategy` is defined"));
+        errs.push(FieldError::forbidden(
+            &sp.child("preferredHolder"),
+            "may only be specified if `strategy` is defined",
+        ));
     }
 }
 

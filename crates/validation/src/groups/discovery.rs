@@ -36,7 +36,10 @@ fn validate_slice(es: &discovery::EndpointSlice, errs: &mut Errs) {
         let ip = ep.index(i);
         let addrs = ip.child("addresses");
         if e.addresses.is_empty() {
-            errs.push(FieldError::required(&addrs, "must contain at least 1 address"));
+            errs.push(FieldError::required(
+                &addrs,
+                "must contain at least 1 address",
+            ));
         } else if e.addresses.len() > 100 {
             errs.push(FieldError::too_many(&addrs, e.addresses.len(), 100));
         }
@@ -44,11 +47,15 @@ fn validate_slice(es: &discovery::EndpointSlice, errs: &mut Errs) {
             let p = addrs.index(j);
             match at {
                 "IPv4" => match names::parse_ip(a) {
-                    Some(std::net::IpAddr::V4(_)) => super::core::misc::validate_non_special_ip(a, &p, errs),
+                    Some(std::net::IpAddr::V4(_)) => {
+                        super::core::misc::validate_non_special_ip(a, &p, errs)
+                    }
                     _ => errs.push(FieldError::invalid(&p, a, "must be a valid IPv4 address")),
                 },
                 "IPv6" => match names::parse_ip(a) {
-                    Some(std::net::IpAddr::V6(_)) => super::core::misc::validate_non_special_ip(a, &p, errs),
+                    Some(std::net::IpAddr::V6(_)) => {
+                        super::core::misc::validate_non_special_ip(a, &p, errs)
+                    }
                     _ => errs.push(FieldError::invalid(&p, a, "must be a valid IPv6 address")),
                 },
                 "FQDN" => {
@@ -57,14 +64,23 @@ fn validate_slice(es: &discovery::EndpointSlice, errs: &mut Errs) {
                     if !msgs.is_empty() {
                         push_msgs(msgs, &p, a, errs);
                     } else if !name.contains('.') {
-                        errs.push(FieldError::invalid(&p, a, "should be a domain with at least two segments separated by dots"));
+                        errs.push(FieldError::invalid(
+                            &p,
+                            a,
+                            "should be a domain with at least two segments separated by dots",
+                        ));
                     }
                 }
                 _ => {}
             }
         }
         if let Some(n) = &e.node_name {
-            push_msgs(names::name_is_dns_subdomain(n, false), &ip.child("nodeName"), n, errs);
+            push_msgs(
+                names::name_is_dns_subdomain(n, false),
+                &ip.child("nodeName"),
+                n,
+                errs,
+            );
         }
         let tp = ip.child("deprecatedTopology");
         if let Some(t) = &e.deprecated_topology {
@@ -94,21 +110,34 @@ fn validate_slice(es: &discovery::EndpointSlice, errs: &mut Errs) {
         }
         match p.protocol.as_deref() {
             None => errs.push(FieldError::required(&ip.child("protocol"), "")),
-            Some(pr) if !["SCTP", "TCP", "UDP"].contains(&pr) => {
-                errs.push(FieldError::not_supported(&ip.child("protocol"), pr, &["SCTP", "TCP", "UDP"]))
-            }
+            Some(pr) if !["SCTP", "TCP", "UDP"].contains(&pr) => errs.push(
+                FieldError::not_supported(&ip.child("protocol"), pr, &["SCTP", "TCP", "UDP"]),
+            ),
             _ => {}
         }
         if let Some(ap) = &p.app_protocol {
-            push_msgs(names::is_qualified_name(ap), &ip.child("appProtocol"), ap, errs);
+            push_msgs(
+                names::is_qualified_name(ap),
+                &ip.child("appProtocol"),
+                ap,
+                errs,
+            );
         }
     }
 }
 
-fn validate_slice_update(n: &discovery::EndpointSlice, o: &discovery::EndpointSlice, errs: &mut Errs) {
+fn validate_slice_update(
+    n: &discovery::EndpointSlice,
+    o: &discovery::EndpointSlice,
+    errs: &mut Errs,
+) {
     validate_slice(n, errs);
     if n.address_type != o.address_type {
-        errs.push(FieldError::invalid(&Path::new("addressType"), &n.address_type, meta::IMMUTABLE));
+        errs.push(FieldError::invalid(
+            &Path::new("addressType"),
+            &n.address_type,
+            meta::IMMUTABLE,
+        ));
     }
 }
 

@@ -82,7 +82,9 @@ pub(crate) fn dns_subdomain(value: &str, path: &Path, errs: &mut Errs) {
 }
 
 /// Go's printing of an `intstr.IntOrString` through its `String()` method.
-pub(crate) fn int_or_string_value(v: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString) -> BadValue {
+pub(crate) fn int_or_string_value(
+    v: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString,
+) -> BadValue {
     use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
     match v {
         IntOrString::Int(i) => BadValue::Raw(i.to_string()),
@@ -133,14 +135,20 @@ pub(crate) fn not_more_than_100_percent(
     if let IntOrString::String(st) = v {
         if let Some(p) = percent_value(st) {
             if p > 100 {
-                errs.push(FieldError::invalid(path, p, "must not be greater than 100%"));
+                errs.push(FieldError::invalid(
+                    path,
+                    p,
+                    "must not be greater than 100%",
+                ));
             }
         }
     }
 }
 
 /// `getIntOrPercentValue`: the number of an int, or of a well-formed percent.
-pub(crate) fn int_or_percent_value(v: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString) -> i64 {
+pub(crate) fn int_or_percent_value(
+    v: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString,
+) -> i64 {
     use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
     match v {
         IntOrString::Int(i) => (*i).into(),

@@ -14,53 +14,114 @@ use crate::path::Path;
 
 // ---------------------------------------------------------------- Ingress
 
-fn validate_typed_ref(api_group: Option<&str>, kind: &str, name: &str, path: &Path, errs: &mut Errs) {
+fn validate_typed_ref(
+    api_group: Option<&str>,
+    kind: &str,
+    name: &str,
+    path: &Path,
+    errs: &mut Errs,
+) {
     if let Some(g) = api_group {
-        push_msgs(names::is_dns1123_subdomain(g), &path.child("apiGroup"), g, errs);
+        push_msgs(
+            names::is_dns1123_subdomain(g),
+            &path.child("apiGroup"),
+            g,
+            errs,
+        );
     }
     if kind.is_empty() {
         errs.push(FieldError::required(&path.child("kind"), ""));
     } else {
-        push_msgs(path_segment_name(kind, false), &path.child("kind"), kind, errs);
+        push_msgs(
+            path_segment_name(kind, false),
+            &path.child("kind"),
+            kind,
+            errs,
+        );
     }
     if name.is_empty() {
         errs.push(FieldError::required(&path.child("name"), ""));
     } else {
-        push_msgs(path_segment_name(name, false), &path.child("name"), name, errs);
+        push_msgs(
+            path_segment_name(name, false),
+            &path.child("name"),
+            name,
+            errs,
+        );
     }
 }
 
 fn validate_backend(b: &net::IngressBackend, path: &Path, errs: &mut Errs) {
     match (&b.resource, &b.service) {
-        (Some(_), Some(_)) => errs.push(FieldError::invalid(path, "", "cannot set both resource and service backends")),
-        (Some(r), None) => validate_typed_ref(r.api_group.as_deref(), &r.kind, &r.name, &path.child("resource"), errs),
+        (Some(_), Some(_)) => errs.push(FieldError::invalid(
+            path,
+            "",
+            "cannot set both resource and service backends",
+        )),
+        (Some(r), None) => validate_typed_ref(
+            r.api_group.as_deref(),
+            &r.kind,
+            &r.name,
+            &path.child("resource"),
+            errs,
+        ),
         (None, Some(svc)) => {
             let np = path.children(&["service", "name"]);
             if svc.name.is_empty() {
                 errs.push(FieldError::required(&np, ""));
             } else {
-                push_msgs(names::name_is_dns1035_label(&svc.name, false), &np, &svc.name, errs);
+                push_msgs(
+                    names::name_is_dns1035_label(&svc.name, false),
+                    &np,
+                    &svc.name,
+                    errs,
+                );
             }
             let port = svc.port.clone().unwrap_or_default();
             let pname = s(&port.name);
             let pnum = port.number.unwrap_or(0);
             if !pname.is_empty() && pnum != 0 {
-                errs.push(FieldError::invalid(path, "", "cannot set both port name & port number"));
+                errs.push(FieldError::invalid(
+                    path,
+                    "",
+                    "cannot set both port name & port number",
+                ));
             } else if !pname.is_empty() {
-                push_msgs(names::is_valid_port_name(pname), &path.children(&["service", "port", "name"]), pname, errs);
+                push_msgs(
+                    names::is_valid_port_name(pname),
+                    &path.children(&["service", "port", "name"]),
+                    pname,
+                    errs,
+                );
             } else if pnum != 0 {
-                push_msgs(names::is_valid_port_num(pnum.into()), &path.children(&["service", "port", "number"]), pnum, errs);
+                push_msgs(
+                    names::is_valid_port_num(pnum.into()),
+                    &path.children(&["service", "port", "number"]),
+                    pnum,
+                    errs,
+                );
             } else {
-                errs.push(FieldError::required(path, "port name or number is required"));
+                errs.push(FieldError::required(
+                    path,
+                    "port name or number is required",
+                ));
             }
         }
-        (None, None) => errs.push(FieldError::invalid(path, "", "resource or service backend is required")),
+        (None, None) => errs.push(FieldError::invalid(
+            path,
+            "",
+            "resource or service backend is required",
+        )),
     }
 }
 
 fn validate_host(host: &str, path: &Path, errs: &mut Errs) -> bool {
     if names::parse_ip(host).is_some() {
-        errs.push(FieldError::invalid(path, host, "must be a DNS name, not an IP address"));
+        errs.push(FieldError::invalid(
+            path,
+            host,
+            "must be a DNS name, not an IP address",
+        ));
     }
     if host.contains('*') {
         push_msgs(names::is_wildcard_dns1123_subdomain(host), path, host, errs);
@@ -100,29 +161,48 @@ fn validate_ingress(ing: &net::Ingress, errs: &mut Errs) {
             let path = s(&p.path);
             match p.path_type.as_str() {
                 "" => {
-                    errs.push(FieldError::required(&pp.child("pathType"), "pathType must be specified"));
+                    errs.push(FieldError::required(
+                        &pp.child("pathType"),
+                        "pathType must be specified",
+                    ));
                     continue;
                 }
                 "Exact" | "Prefix" => {
                     if !path.starts_with('/') {
-                        errs.push(FieldError::invalid(&pp.child("path"), path, "must be an absolute path"));
+                        errs.push(FieldError::invalid(
+                            &pp.child("path"),
+                            path,
+                            "must be an absolute path",
+                        ));
                     }
                     if !path.is_empty() {
                         for seq in ["//", "/./", "/../", "%2f", "%2F"] {
                             if path.contains(seq) {
-                                errs.push(FieldError::invalid(&pp.child("path"), path, format!("must not contain '{seq}'")));
+                                errs.push(FieldError::invalid(
+                                    &pp.child("path"),
+                                    path,
+                                    format!("must not contain '{seq}'"),
+                                ));
                             }
                         }
                         for suf in ["/..", "/."] {
                             if path.ends_with(suf) {
-                                errs.push(FieldError::invalid(&pp.child("path"), path, format!("cannot end with '{suf}'")));
+                                errs.push(FieldError::invalid(
+                                    &pp.child("path"),
+                                    path,
+                                    format!("cannot end with '{suf}'"),
+                                ));
                             }
                         }
                     }
                 }
                 "ImplementationSpecific" => {
                     if !path.is_empty() && !path.starts_with('/') {
-                        errs.push(FieldError::invalid(&pp.child("path"), path, "must be an absolute path"));
+                        errs.push(FieldError::invalid(
+                            &pp.child("path"),
+                            path,
+                            "must be an absolute path",
+                        ));
                     }
                 }
                 other => errs.push(FieldError::not_supported(
@@ -145,7 +225,12 @@ fn validate_ingress(ing: &net::Ingress, errs: &mut Errs) {
         }
     }
     if let Some(c) = &spec.ingress_class_name {
-        push_msgs(names::name_is_dns_subdomain(c, false), &sp.child("ingressClassName"), c, errs);
+        push_msgs(
+            names::name_is_dns_subdomain(c, false),
+            &sp.child("ingressClassName"),
+            c,
+            errs,
+        );
     }
 }
 
@@ -155,17 +240,34 @@ fn validate_ingress_update(n: &net::Ingress, _o: &net::Ingress, errs: &mut Errs)
 
 fn validate_ingress_status(n: &net::Ingress, _o: &net::Ingress, errs: &mut Errs) {
     let p = Path::new("status").children(&["loadBalancer", "ingress"]);
-    let ing = n.status.as_ref().and_then(|s| s.load_balancer.as_ref()).and_then(|l| l.ingress.as_ref());
+    let ing = n
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|l| l.ingress.as_ref());
     for (i, x) in ing.into_iter().flatten().enumerate() {
         if let Some(ip) = x.ip.as_deref().filter(|v| !v.is_empty()) {
             if names::parse_ip(ip).is_none() {
-                errs.push(FieldError::invalid(&p.index(i).child("ip"), ip, "must be a valid IP address"));
+                errs.push(FieldError::invalid(
+                    &p.index(i).child("ip"),
+                    ip,
+                    "must be a valid IP address",
+                ));
             }
         }
         if let Some(h) = x.hostname.as_deref().filter(|v| !v.is_empty()) {
-            push_msgs(names::is_dns1123_subdomain(h), &p.index(i).child("hostname"), h, errs);
+            push_msgs(
+                names::is_dns1123_subdomain(h),
+                &p.index(i).child("hostname"),
+                h,
+                errs,
+            );
             if names::parse_ip(h).is_some() {
-                errs.push(FieldError::invalid(&p.index(i).child("hostname"), h, "must be a DNS name, not an IP address"));
+                errs.push(FieldError::invalid(
+                    &p.index(i).child("hostname"),
+                    h,
+                    "must be a DNS name, not an IP address",
+                ));
             }
         }
     }
@@ -206,14 +308,29 @@ fn validate_ingress_class(ic: &net::IngressClass, errs: &mut Errs) {
             errs.push(FieldError::required(&pp.child("scope"), ""));
         }
         if scope != "Cluster" && scope != "Namespace" {
-            errs.push(FieldError::not_supported(&pp.child("scope"), scope, &["Cluster", "Namespace"]));
+            errs.push(FieldError::not_supported(
+                &pp.child("scope"),
+                scope,
+                &["Cluster", "Namespace"],
+            ));
         } else if scope == "Namespace" {
             match &p.namespace {
-                None => errs.push(FieldError::required(&pp.child("namespace"), "`parameters.scope` is set to 'Namespace'")),
-                Some(ns) => push_msgs(names::is_dns1123_label(ns), &pp.child("namespace"), ns, errs),
+                None => errs.push(FieldError::required(
+                    &pp.child("namespace"),
+                    "`parameters.scope` is set to 'Namespace'",
+                )),
+                Some(ns) => push_msgs(
+                    names::is_dns1123_label(ns),
+                    &pp.child("namespace"),
+                    ns,
+                    errs,
+                ),
             }
         } else if p.namespace.is_some() {
-            errs.push(FieldError::forbidden(&pp.child("namespace"), "`parameters.scope` is set to 'Cluster'"));
+            errs.push(FieldError::forbidden(
+                &pp.child("namespace"),
+                "`parameters.scope` is set to 'Cluster'",
+            ));
         }
     }
 }
@@ -222,7 +339,11 @@ fn validate_ingress_class_update(n: &net::IngressClass, o: &net::IngressClass, e
     let nc = n.spec.as_ref().map(|x| s(&x.controller)).unwrap_or("");
     let oc = o.spec.as_ref().map(|x| s(&x.controller)).unwrap_or("");
     if nc != oc {
-        errs.push(FieldError::invalid(&Path::new("spec").child("controller"), nc, meta::IMMUTABLE));
+        errs.push(FieldError::invalid(
+            &Path::new("spec").child("controller"),
+            nc,
+            meta::IMMUTABLE,
+        ));
     }
     validate_ingress_class(n, errs);
 }
@@ -262,28 +383,59 @@ fn default_network_policy(np: &mut net::NetworkPolicy) {
 fn validate_np_port(p: &net::NetworkPolicyPort, path: &Path, errs: &mut Errs) {
     if let Some(pr) = p.protocol.as_deref() {
         if !["TCP", "UDP", "SCTP"].contains(&pr) {
-            errs.push(FieldError::not_supported(&path.child("protocol"), pr, &["TCP", "UDP", "SCTP"]));
+            errs.push(FieldError::not_supported(
+                &path.child("protocol"),
+                pr,
+                &["TCP", "UDP", "SCTP"],
+            ));
         }
     }
     match &p.port {
         Some(IntOrString::Int(port)) => {
-            push_msgs(names::is_valid_port_num((*port).into()), &path.child("port"), *port, errs);
+            push_msgs(
+                names::is_valid_port_num((*port).into()),
+                &path.child("port"),
+                *port,
+                errs,
+            );
             if let Some(end) = p.end_port {
                 if end < *port {
-                    errs.push(FieldError::invalid(&path.child("endPort"), *port, "must be greater than or equal to `port`"));
+                    errs.push(FieldError::invalid(
+                        &path.child("endPort"),
+                        *port,
+                        "must be greater than or equal to `port`",
+                    ));
                 }
-                push_msgs(names::is_valid_port_num(end.into()), &path.child("endPort"), end, errs);
+                push_msgs(
+                    names::is_valid_port_num(end.into()),
+                    &path.child("endPort"),
+                    end,
+                    errs,
+                );
             }
         }
         Some(IntOrString::String(name)) => {
             if let Some(end) = p.end_port {
-                errs.push(FieldError::invalid(&path.child("endPort"), end, "may not be specified when `port` is non-numeric"));
+                errs.push(FieldError::invalid(
+                    &path.child("endPort"),
+                    end,
+                    "may not be specified when `port` is non-numeric",
+                ));
             }
-            push_msgs(names::is_valid_port_name(name), &path.child("port"), name, errs);
+            push_msgs(
+                names::is_valid_port_name(name),
+                &path.child("port"),
+                name,
+                errs,
+            );
         }
         None => {
             if let Some(end) = p.end_port {
-                errs.push(FieldError::invalid(&path.child("endPort"), end, "may not be specified when `port` is not specified"));
+                errs.push(FieldError::invalid(
+                    &path.child("endPort"),
+                    end,
+                    "may not be specified when `port` is not specified",
+                ));
             }
         }
     }
@@ -293,11 +445,19 @@ fn contains(net: (std::net::IpAddr, u8), ip: std::net::IpAddr) -> bool {
     use std::net::IpAddr;
     match (net.0, ip) {
         (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let mask = if net.1 == 0 { 0 } else { u32::MAX << (32 - u32::from(net.1)) };
+            let mask = if net.1 == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(net.1))
+            };
             (u32::from(a) & mask) == (u32::from(b) & mask)
         }
         (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let mask = if net.1 == 0 { 0 } else { u128::MAX << (128 - u32::from(net.1)) };
+            let mask = if net.1 == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(net.1))
+            };
             (u128::from(a) & mask) == (u128::from(b) & mask)
         }
         _ => false,
@@ -326,19 +486,30 @@ fn validate_np_peer(p: &net::NetworkPolicyPeer, path: &Path, errs: &mut Errs) {
                     None => errs.push(FieldError::invalid(&ep, e, names::CIDR_ERROR)),
                     Some(ex) => {
                         if !contains(cidr, ex.0) || cidr.1 >= ex.1 {
-                            errs.push(FieldError::invalid(&ep, e, "must be a strict subset of `cidr`"));
+                            errs.push(FieldError::invalid(
+                                &ep,
+                                e,
+                                "must be a strict subset of `cidr`",
+                            ));
                         }
                     }
                 }
             }
         } else {
-            errs.push(FieldError::invalid(&bp.child("cidr"), &b.cidr, names::CIDR_ERROR));
+            errs.push(FieldError::invalid(
+                &bp.child("cidr"),
+                &b.cidr,
+                names::CIDR_ERROR,
+            ));
         }
     }
     if n == 0 {
         errs.push(FieldError::required(path, "must specify a peer"));
     } else if n > 1 && p.ip_block.is_some() {
-        errs.push(FieldError::forbidden(path, "may not specify both ipBlock and another peer"));
+        errs.push(FieldError::forbidden(
+            path,
+            "may not specify both ipBlock and another peer",
+        ));
     }
 }
 
@@ -370,19 +541,31 @@ fn validate_network_policy(np: &net::NetworkPolicy, errs: &mut Errs) {
     if types.len() > 2 {
         errs.push(FieldError::invalid(
             &sp.child("policyTypes"),
-            BadValue::Raw(format!("&{}", crate::error::go_string_slice_text(&types).replace("[]string", "[]networking.PolicyType"))),
+            BadValue::Raw(format!(
+                "&{}",
+                crate::error::go_string_slice_text(&types)
+                    .replace("[]string", "[]networking.PolicyType")
+            )),
             "may not specify more than two policyTypes",
         ));
         return;
     }
     for (i, t) in types.iter().enumerate() {
         if t != "Ingress" && t != "Egress" {
-            errs.push(FieldError::not_supported(&sp.child("policyTypes").index(i), t, &["Ingress", "Egress"]));
+            errs.push(FieldError::not_supported(
+                &sp.child("policyTypes").index(i),
+                t,
+                &["Ingress", "Egress"],
+            ));
         }
     }
 }
 
-fn validate_network_policy_update(n: &net::NetworkPolicy, _o: &net::NetworkPolicy, errs: &mut Errs) {
+fn validate_network_policy_update(
+    n: &net::NetworkPolicy,
+    _o: &net::NetworkPolicy,
+    errs: &mut Errs,
+) {
     validate_network_policy(n, errs);
 }
 

@@ -19,7 +19,12 @@ fn default_runtime_class(rc: &mut node::RuntimeClass) {
 }
 
 fn validate_runtime_class(rc: &node::RuntimeClass, errs: &mut Errs) {
-    push_msgs(names::name_is_dns_label(&rc.handler, false), &Path::new("handler"), &rc.handler, errs);
+    push_msgs(
+        names::name_is_dns_label(&rc.handler, false),
+        &Path::new("handler"),
+        &rc.handler,
+        errs,
+    );
     if let Some(o) = &rc.overhead {
         let p = Path::new("overhead").child("podFixed");
         for (k, q) in o.pod_fixed.iter().flatten() {
@@ -35,9 +40,18 @@ fn validate_runtime_class(rc: &node::RuntimeClass, errs: &mut Errs) {
         pod::validate_tolerations(ts, &sp.child("tolerations"), errs);
         let mut seen = BTreeSet::new();
         for (i, t) in ts.iter().enumerate() {
-            let key = (t.key.clone(), t.operator.clone(), t.value.clone(), t.effect.clone(), t.toleration_seconds);
+            let key = (
+                t.key.clone(),
+                t.operator.clone(),
+                t.value.clone(),
+                t.effect.clone(),
+                t.toleration_seconds,
+            );
             if !seen.insert(key) {
-                errs.push(FieldError::duplicate(&sp.child("tolerations").index(i), BadValue::Raw("core.Toleration{...}".into())));
+                errs.push(FieldError::duplicate(
+                    &sp.child("tolerations").index(i),
+                    BadValue::Raw("core.Toleration{...}".into()),
+                ));
             }
         }
     }
@@ -45,7 +59,11 @@ fn validate_runtime_class(rc: &node::RuntimeClass, errs: &mut Errs) {
 
 fn validate_runtime_class_update(n: &node::RuntimeClass, o: &node::RuntimeClass, errs: &mut Errs) {
     if n.handler != o.handler {
-        errs.push(FieldError::invalid(&Path::new("handler"), &n.handler, meta::IMMUTABLE));
+        errs.push(FieldError::invalid(
+            &Path::new("handler"),
+            &n.handler,
+            meta::IMMUTABLE,
+        ));
     }
     validate_runtime_class(n, errs);
 }

@@ -20,7 +20,10 @@ fn validate_pdb(pdb: &policy::PodDisruptionBudget, errs: &mut Errs) {
             "minAvailable and maxUnavailable cannot be both set",
         ));
     }
-    for (v, f) in [(&spec.min_available, "minAvailable"), (&spec.max_unavailable, "maxUnavailable")] {
+    for (v, f) in [
+        (&spec.min_available, "minAvailable"),
+        (&spec.max_unavailable, "maxUnavailable"),
+    ] {
         if let Some(v) = v {
             validate_positive_int_or_percent(v, &sp.child(f), errs);
             not_more_than_100_percent(v, &sp.child(f), errs);
@@ -32,16 +35,28 @@ fn validate_pdb(pdb: &policy::PodDisruptionBudget, errs: &mut Errs) {
     if let Some(p) = spec.unhealthy_pod_eviction_policy.as_deref() {
         let supported = ["AlwaysAllow", "IfHealthyBudget"];
         if !supported.contains(&p) {
-            errs.push(FieldError::not_supported(&sp.child("unhealthyPodEvictionPolicy"), p, &supported));
+            errs.push(FieldError::not_supported(
+                &sp.child("unhealthyPodEvictionPolicy"),
+                p,
+                &supported,
+            ));
         }
     }
 }
 
-fn validate_pdb_update(n: &policy::PodDisruptionBudget, _o: &policy::PodDisruptionBudget, errs: &mut Errs) {
+fn validate_pdb_update(
+    n: &policy::PodDisruptionBudget,
+    _o: &policy::PodDisruptionBudget,
+    errs: &mut Errs,
+) {
     validate_pdb(n, errs);
 }
 
-fn validate_pdb_status(n: &policy::PodDisruptionBudget, _o: &policy::PodDisruptionBudget, errs: &mut Errs) {
+fn validate_pdb_status(
+    n: &policy::PodDisruptionBudget,
+    _o: &policy::PodDisruptionBudget,
+    errs: &mut Errs,
+) {
     let st = n.status.clone().unwrap_or_default();
     let p = Path::new("status");
     for (v, f) in [

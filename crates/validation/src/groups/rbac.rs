@@ -17,7 +17,10 @@ fn validate_rules(rules: Option<&Vec<rbac::PolicyRule>>, namespaced: bool, errs:
     for (i, r) in rules.into_iter().flatten().enumerate() {
         let rp = Path::new("rules").index(i);
         if r.verbs.is_empty() {
-            errs.push(FieldError::required(&rp.child("verbs"), "verbs must contain at least one value"));
+            errs.push(FieldError::required(
+                &rp.child("verbs"),
+                "verbs must contain at least one value",
+            ));
         }
         let urls = r.non_resource_urls.as_deref().unwrap_or(&[]);
         if !urls.is_empty() {
@@ -39,10 +42,16 @@ fn validate_rules(rules: Option<&Vec<rbac::PolicyRule>>, namespaced: bool, errs:
             continue;
         }
         if r.api_groups.as_ref().is_none_or(|g| g.is_empty()) {
-            errs.push(FieldError::required(&rp.child("apiGroups"), "resource rules must supply at least one api group"));
+            errs.push(FieldError::required(
+                &rp.child("apiGroups"),
+                "resource rules must supply at least one api group",
+            ));
         }
         if r.resources.as_ref().is_none_or(|g| g.is_empty()) {
-            errs.push(FieldError::required(&rp.child("resources"), "resource rules must supply at least one resource"));
+            errs.push(FieldError::required(
+                &rp.child("resources"),
+                "resource rules must supply at least one resource",
+            ));
         }
     }
 }
@@ -61,7 +70,10 @@ fn validate_cluster_role(r: &rbac::ClusterRole, errs: &mut Errs) {
         let p = Path::new("aggregationRule").child("clusterRoleSelectors");
         let sels = ar.cluster_role_selectors.as_deref().unwrap_or(&[]);
         if sels.is_empty() {
-            errs.push(FieldError::required(&p, "at least one clusterRoleSelector required if aggregationRule is non-nil"));
+            errs.push(FieldError::required(
+                &p,
+                "at least one clusterRoleSelector required if aggregationRule is non-nil",
+            ));
         }
         for (i, s) in sels.iter().enumerate() {
             meta::validate_label_selector(s, &p.index(i), errs);
@@ -73,7 +85,10 @@ fn validate_cluster_role_update(n: &rbac::ClusterRole, _o: &rbac::ClusterRole, e
     validate_cluster_role(n, errs);
 }
 
-fn default_ref_and_subjects(role_ref: &mut rbac::RoleRef, subjects: &mut Option<Vec<rbac::Subject>>) {
+fn default_ref_and_subjects(
+    role_ref: &mut rbac::RoleRef,
+    subjects: &mut Option<Vec<rbac::Subject>>,
+) {
     if role_ref.api_group.is_empty() {
         role_ref.api_group = GROUP.to_string();
     }
@@ -104,10 +119,19 @@ fn validate_subject(s: &rbac::Subject, namespaced: bool, path: &Path, errs: &mut
     match s.kind.as_str() {
         "ServiceAccount" => {
             if !s.name.is_empty() {
-                push_msgs(names::name_is_dns_subdomain(&s.name, false), &path.child("name"), &s.name, errs);
+                push_msgs(
+                    names::name_is_dns_subdomain(&s.name, false),
+                    &path.child("name"),
+                    &s.name,
+                    errs,
+                );
             }
             if !group.is_empty() {
-                errs.push(FieldError::not_supported(&path.child("apiGroup"), group, &[""]));
+                errs.push(FieldError::not_supported(
+                    &path.child("apiGroup"),
+                    group,
+                    &[""],
+                ));
             }
             if !namespaced && s.namespace.as_deref().unwrap_or("").is_empty() {
                 errs.push(FieldError::required(&path.child("namespace"), ""));
@@ -115,29 +139,59 @@ fn validate_subject(s: &rbac::Subject, namespaced: bool, path: &Path, errs: &mut
         }
         "User" | "Group" => {
             if group != GROUP {
-                errs.push(FieldError::not_supported(&path.child("apiGroup"), group, &[GROUP]));
+                errs.push(FieldError::not_supported(
+                    &path.child("apiGroup"),
+                    group,
+                    &[GROUP],
+                ));
             }
         }
-        k => errs.push(FieldError::not_supported(&path.child("kind"), k, &["ServiceAccount", "User", "Group"])),
+        k => errs.push(FieldError::not_supported(
+            &path.child("kind"),
+            k,
+            &["ServiceAccount", "User", "Group"],
+        )),
     }
 }
 
-fn validate_binding(role_ref: &rbac::RoleRef, subjects: Option<&Vec<rbac::Subject>>, namespaced: bool, errs: &mut Errs) {
+fn validate_binding(
+    role_ref: &rbac::RoleRef,
+    subjects: Option<&Vec<rbac::Subject>>,
+    namespaced: bool,
+    errs: &mut Errs,
+) {
     let rp = Path::new("roleRef");
     if role_ref.api_group != GROUP {
-        errs.push(FieldError::not_supported(&rp.child("apiGroup"), &role_ref.api_group, &[GROUP]));
+        errs.push(FieldError::not_supported(
+            &rp.child("apiGroup"),
+            &role_ref.api_group,
+            &[GROUP],
+        ));
     }
     if namespaced {
         if role_ref.kind != "Role" && role_ref.kind != "ClusterRole" {
-            errs.push(FieldError::not_supported(&rp.child("kind"), &role_ref.kind, &["Role", "ClusterRole"]));
+            errs.push(FieldError::not_supported(
+                &rp.child("kind"),
+                &role_ref.kind,
+                &["Role", "ClusterRole"],
+            ));
         }
     } else if role_ref.kind != "ClusterRole" {
-        errs.push(FieldError::not_supported(&rp.child("kind"), &role_ref.kind, &["ClusterRole"]));
+        errs.push(FieldError::not_supported(
+            &rp.child("kind"),
+            &role_ref.kind,
+            &["ClusterRole"],
+        ));
     }
     if role_ref.name.is_empty() {
         errs.push(FieldError::required(&rp.child("name"), ""));
     } else {
-        push_msgs(path_segment_name(&role_ref.name, false), &rp.child("name"), &role_ref.name, errs);
+        push_msgs(
+            path_segment_name(&role_ref.name, false),
+            &rp.child("name"),
+            &role_ref.name,
+            errs,
+        );
     }
     for (i, s) in subjects.into_iter().flatten().enumerate() {
         validate_subject(s, namespaced, &Path::new("subjects").index(i), errs);
@@ -160,7 +214,11 @@ fn validate_role_binding(b: &rbac::RoleBinding, errs: &mut Errs) {
 fn validate_role_binding_update(n: &rbac::RoleBinding, o: &rbac::RoleBinding, errs: &mut Errs) {
     validate_role_binding(n, errs);
     if n.role_ref != o.role_ref {
-        errs.push(FieldError::invalid(&Path::new("roleRef"), role_ref_text(&n.role_ref), "cannot change roleRef"));
+        errs.push(FieldError::invalid(
+            &Path::new("roleRef"),
+            role_ref_text(&n.role_ref),
+            "cannot change roleRef",
+        ));
     }
 }
 
@@ -168,10 +226,18 @@ fn validate_cluster_role_binding(b: &rbac::ClusterRoleBinding, errs: &mut Errs) 
     validate_binding(&b.role_ref, b.subjects.as_ref(), false, errs);
 }
 
-fn validate_cluster_role_binding_update(n: &rbac::ClusterRoleBinding, o: &rbac::ClusterRoleBinding, errs: &mut Errs) {
+fn validate_cluster_role_binding_update(
+    n: &rbac::ClusterRoleBinding,
+    o: &rbac::ClusterRoleBinding,
+    errs: &mut Errs,
+) {
     validate_cluster_role_binding(n, errs);
     if n.role_ref != o.role_ref {
-        errs.push(FieldError::invalid(&Path::new("roleRef"), role_ref_text(&n.role_ref), "cannot change roleRef"));
+        errs.push(FieldError::invalid(
+            &Path::new("roleRef"),
+            role_ref_text(&n.role_ref),
+            "cannot change roleRef",
+        ));
     }
 }
 

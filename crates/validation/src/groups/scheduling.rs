@@ -14,14 +14,22 @@ use crate::path::Path;
 pub(crate) const HIGHEST_USER_DEFINABLE_PRIORITY: i32 = 1_000_000_000;
 
 fn default_pc(pc: &mut sched::PriorityClass) {
-    default_opt(&mut pc.preemption_policy, "PreemptLowerPriority".to_string());
+    default_opt(
+        &mut pc.preemption_policy,
+        "PreemptLowerPriority".to_string(),
+    );
 }
 
 fn known_system_class(name: &str, value: i32, global_default: bool) -> Result<(), String> {
-    let known = [("system-node-critical", 2_000_001_000), ("system-cluster-critical", 2_000_000_000)];
+    let known = [
+        ("system-node-critical", 2_000_001_000),
+        ("system-cluster-critical", 2_000_000_000),
+    ];
     match known.iter().find(|(n, _)| *n == name) {
         Some((_, v)) if *v != value => Err(format!("value of {name} PriorityClass must be {v}")),
-        Some(_) if global_default => Err(format!("globalDefault of {name} PriorityClass must be false")),
+        Some(_) if global_default => Err(format!(
+            "globalDefault of {name} PriorityClass must be false"
+        )),
         Some(_) => Ok(()),
         None => Err(format!("{name} is not a known system priority class")),
     }
@@ -52,10 +60,17 @@ fn validate_pc(pc: &sched::PriorityClass, errs: &mut Errs) {
 
 fn validate_pc_update(n: &sched::PriorityClass, o: &sched::PriorityClass, errs: &mut Errs) {
     if n.value != o.value {
-        errs.push(FieldError::forbidden(&Path::new("value"), "may not be changed in an update."));
+        errs.push(FieldError::forbidden(
+            &Path::new("value"),
+            "may not be changed in an update.",
+        ));
     }
     if n.preemption_policy != o.preemption_policy {
-        errs.push(FieldError::invalid(&Path::new("preemptionPolicy"), n.preemption_policy.clone(), meta::IMMUTABLE));
+        errs.push(FieldError::invalid(
+            &Path::new("preemptionPolicy"),
+            n.preemption_policy.clone(),
+            meta::IMMUTABLE,
+        ));
     }
 }
 

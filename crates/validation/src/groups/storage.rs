@@ -19,7 +19,12 @@ pub(crate) fn validate_csi_driver_name(name: &str, path: &Path, errs: &mut Errs)
     if name.len() > 63 {
         errs.push(FieldError::too_long(path, name, 63));
     }
-    push_msgs(names::is_dns1123_subdomain(&name.to_lowercase()), path, name, errs);
+    push_msgs(
+        names::is_dns1123_subdomain(&name.to_lowercase()),
+        path,
+        name,
+        errs,
+    );
 }
 
 fn csi_driver_object_name(name: &str, prefix: bool) -> Vec<String> {
@@ -42,43 +47,74 @@ fn validate_storage_class(sc: &st::StorageClass, errs: &mut Errs) {
     if sc.provisioner.is_empty() {
         errs.push(FieldError::required(&pp, ""));
     } else {
-        push_msgs(names::is_qualified_name(&sc.provisioner.to_lowercase()), &pp, sc.provisioner.to_lowercase(), errs);
+        push_msgs(
+            names::is_qualified_name(&sc.provisioner.to_lowercase()),
+            &pp,
+            sc.provisioner.to_lowercase(),
+            errs,
+        );
     }
     let params = sc.parameters.clone().unwrap_or_default();
     if params.len() > 512 {
-        errs.push(FieldError::too_long(&Path::new("parameters"), "Provisioner Parameters exceeded max allowed", 512));
+        errs.push(FieldError::too_long(
+            &Path::new("parameters"),
+            "Provisioner Parameters exceeded max allowed",
+            512,
+        ));
     }
     let total: usize = params.iter().map(|(k, v)| k.len() + v.len()).sum();
     if total > 256 * 1024 {
-        errs.push(FieldError::too_long(&Path::new("parameters"), "", 256 * 1024));
+        errs.push(FieldError::too_long(
+            &Path::new("parameters"),
+            "",
+            256 * 1024,
+        ));
     }
     if params.keys().any(|k| k.is_empty()) {
-        errs.push(FieldError::invalid(&Path::new("parameters"), "", "key must not be empty"));
+        errs.push(FieldError::invalid(
+            &Path::new("parameters"),
+            "",
+            "key must not be empty",
+        ));
     }
     if let Some(rp) = sc.reclaim_policy.as_deref() {
         if !["Delete", "Retain"].contains(&rp) {
-            errs.push(FieldError::not_supported(&Path::new("reclaimPolicy"), rp, &["Delete", "Retain"]));
+            errs.push(FieldError::not_supported(
+                &Path::new("reclaimPolicy"),
+                rp,
+                &["Delete", "Retain"],
+            ));
         }
     }
     match sc.volume_binding_mode.as_deref() {
         None => errs.push(FieldError::required(&Path::new("volumeBindingMode"), "")),
-        Some(m) if !["Immediate", "WaitForFirstConsumer"].contains(&m) => errs.push(
-            FieldError::not_supported(&Path::new("volumeBindingMode"), m, &["Immediate", "WaitForFirstConsumer"]),
-        ),
+        Some(m) if !["Immediate", "WaitForFirstConsumer"].contains(&m) => {
+            errs.push(FieldError::not_supported(
+                &Path::new("volumeBindingMode"),
+                m,
+                &["Immediate", "WaitForFirstConsumer"],
+            ))
+        }
         _ => {}
     }
     for (i, t) in sc.allowed_topologies.iter().flatten().enumerate() {
         let tp = Path::new("allowedTopologies").index(i);
         let exprs = t.match_label_expressions.as_deref().unwrap_or(&[]);
         if exprs.is_empty() {
-            errs.push(FieldError::required(&tp.child("matchLabelExpressions"), "must have at least one label expression"));
+            errs.push(FieldError::required(
+                &tp.child("matchLabelExpressions"),
+                "must have at least one label expression",
+            ));
         }
         let mut keys = BTreeSet::new();
         for (j, e) in exprs.iter().enumerate() {
             let ep = tp.child("matchLabelExpressions").index(j);
             meta::validate_label_name(&e.key, &ep.child("key"), errs);
             if e.values.is_empty() {
-                errs.push(FieldError::required(&ep.child("values"), "must have at least one value"));
+                errs.push(FieldError::required(
+                    &ep.child("values"),
+                    "must have at least one value",
+                ));
             }
             if !keys.insert(e.key.clone()) {
                 errs.push(FieldError::duplicate(&ep.child("key"), &e.key));
@@ -89,16 +125,29 @@ fn validate_storage_class(sc: &st::StorageClass, errs: &mut Errs) {
 
 fn validate_storage_class_update(n: &st::StorageClass, o: &st::StorageClass, errs: &mut Errs) {
     if n.parameters != o.parameters {
-        errs.push(FieldError::forbidden(&Path::new("parameters"), "updates to parameters are forbidden."));
+        errs.push(FieldError::forbidden(
+            &Path::new("parameters"),
+            "updates to parameters are forbidden.",
+        ));
     }
     if n.provisioner != o.provisioner {
-        errs.push(FieldError::forbidden(&Path::new("provisioner"), "updates to provisioner are forbidden."));
+        errs.push(FieldError::forbidden(
+            &Path::new("provisioner"),
+            "updates to provisioner are forbidden.",
+        ));
     }
     if n.reclaim_policy != o.reclaim_policy {
-        errs.push(FieldError::forbidden(&Path::new("reclaimPolicy"), "updates to reclaimPolicy are forbidden."));
+        errs.push(FieldError::forbidden(
+            &Path::new("reclaimPolicy"),
+            "updates to reclaimPolicy are forbidden.",
+        ));
     }
     if n.volume_binding_mode != o.volume_binding_mode {
-        errs.push(FieldError::invalid(&Path::new("volumeBindingMode"), n.volume_binding_mode.clone(), meta::IMMUTABLE));
+        errs.push(FieldError::invalid(
+            &Path::new("volumeBindingMode"),
+            n.volume_binding_mode.clone(),
+            meta::IMMUTABLE,
+        ));
     }
     validate_storage_class(n, errs);
 }
@@ -123,35 +172,73 @@ fn validate_volume_attachment(va: &st::VolumeAttachment, errs: &mut Errs) {
         validate_csi_driver_name(&spec.attacher, &sp.child("attacher"), errs);
     }
     let src = sp.child("source");
-    match (&spec.source.persistent_volume_name, &spec.source.inline_volume_spec) {
-        (None, None) => errs.push(FieldError::required(&src, "must specify exactly one of inlineVolumeSpec and persistentVolumeName")),
-        (Some(_), Some(_)) => errs.push(FieldError::forbidden(&src, "must specify exactly one of inlineVolumeSpec and persistentVolumeName")),
+    match (
+        &spec.source.persistent_volume_name,
+        &spec.source.inline_volume_spec,
+    ) {
+        (None, None) => errs.push(FieldError::required(
+            &src,
+            "must specify exactly one of inlineVolumeSpec and persistentVolumeName",
+        )),
+        (Some(_), Some(_)) => errs.push(FieldError::forbidden(
+            &src,
+            "must specify exactly one of inlineVolumeSpec and persistentVolumeName",
+        )),
         (Some(n), None) => {
-            push_msgs(names::name_is_dns_subdomain(n, false), &src.child("persistentVolumeName"), n, errs);
+            push_msgs(
+                names::name_is_dns_subdomain(n, false),
+                &src.child("persistentVolumeName"),
+                n,
+                errs,
+            );
         }
         _ => {}
     }
     if spec.node_name.is_empty() {
         errs.push(FieldError::required(&sp.child("nodeName"), ""));
     } else {
-        push_msgs(names::name_is_dns_subdomain(&spec.node_name, false), &sp.child("nodeName"), &spec.node_name, errs);
+        push_msgs(
+            names::name_is_dns_subdomain(&spec.node_name, false),
+            &sp.child("nodeName"),
+            &spec.node_name,
+            errs,
+        );
     }
 }
 
-fn validate_volume_attachment_update(n: &st::VolumeAttachment, o: &st::VolumeAttachment, errs: &mut Errs) {
+fn validate_volume_attachment_update(
+    n: &st::VolumeAttachment,
+    o: &st::VolumeAttachment,
+    errs: &mut Errs,
+) {
     validate_volume_attachment(n, errs);
     if n.spec != o.spec {
-        errs.push(FieldError::invalid(&Path::new("spec"), BadValue::Raw("storage.VolumeAttachmentSpec{...}".into()), meta::IMMUTABLE));
+        errs.push(FieldError::invalid(
+            &Path::new("spec"),
+            BadValue::Raw("storage.VolumeAttachmentSpec{...}".into()),
+            meta::IMMUTABLE,
+        ));
     }
 }
 
-fn validate_volume_attachment_status(n: &st::VolumeAttachment, _o: &st::VolumeAttachment, errs: &mut Errs) {
+fn validate_volume_attachment_status(
+    n: &st::VolumeAttachment,
+    _o: &st::VolumeAttachment,
+    errs: &mut Errs,
+) {
     let Some(stt) = &n.status else { return };
     let p = Path::new("status");
-    for (e, f) in [(&stt.attach_error, "attachError"), (&stt.detach_error, "detachError")] {
+    for (e, f) in [
+        (&stt.attach_error, "attachError"),
+        (&stt.detach_error, "detachError"),
+    ] {
         if let Some(e) = e {
             if s(&e.message).len() > 1024 {
-                errs.push(FieldError::too_long(&p.child(f).child("message"), s(&e.message), 1024));
+                errs.push(FieldError::too_long(
+                    &p.child(f).child("message"),
+                    s(&e.message),
+                    1024,
+                ));
             }
         }
     }
@@ -173,9 +260,15 @@ fn default_csi_driver(d: &mut st::CSIDriver) {
     default_opt(&mut spec.attach_required, true);
     default_opt(&mut spec.pod_info_on_mount, false);
     default_opt(&mut spec.storage_capacity, false);
-    default_opt(&mut spec.fs_group_policy, "ReadWriteOnceWithFSType".to_string());
+    default_opt(
+        &mut spec.fs_group_policy,
+        "ReadWriteOnceWithFSType".to_string(),
+    );
     default_opt(&mut spec.requires_republish, false);
-    default_opt(&mut spec.volume_lifecycle_modes, vec!["Persistent".to_string()]);
+    default_opt(
+        &mut spec.volume_lifecycle_modes,
+        vec!["Persistent".to_string()],
+    );
     default_opt(&mut spec.se_linux_mount, false);
 }
 
@@ -195,12 +288,20 @@ fn validate_csi_driver(d: &st::CSIDriver, errs: &mut Errs) {
     if let Some(p) = spec.fs_group_policy.as_deref() {
         let supported = ["File", "None", "ReadWriteOnceWithFSType"];
         if !supported.contains(&p) {
-            errs.push(FieldError::not_supported(&sp.child("fsGroupPolicy"), p, &supported));
+            errs.push(FieldError::not_supported(
+                &sp.child("fsGroupPolicy"),
+                p,
+                &supported,
+            ));
         }
     }
     for m in spec.volume_lifecycle_modes.iter().flatten() {
         if m != "Persistent" && m != "Ephemeral" {
-            errs.push(FieldError::not_supported(&sp.child("volumeLifecycleModes"), m, &["Ephemeral", "Persistent"]));
+            errs.push(FieldError::not_supported(
+                &sp.child("volumeLifecycleModes"),
+                m,
+                &["Ephemeral", "Persistent"],
+            ));
         }
     }
     let mut auds = BTreeSet::new();
@@ -211,9 +312,17 @@ fn validate_csi_driver(d: &st::CSIDriver, errs: &mut Errs) {
         }
         if let Some(e) = t.expiration_seconds {
             if e < 600 {
-                errs.push(FieldError::invalid(&tp.child("expirationSeconds"), e, "may not specify a duration less than 10 minutes"));
+                errs.push(FieldError::invalid(
+                    &tp.child("expirationSeconds"),
+                    e,
+                    "may not specify a duration less than 10 minutes",
+                ));
             } else if e > 1 << 32 {
-                errs.push(FieldError::invalid(&tp.child("expirationSeconds"), e, "may not specify a duration larger than 2^32 seconds"));
+                errs.push(FieldError::invalid(
+                    &tp.child("expirationSeconds"),
+                    e,
+                    "may not specify a duration larger than 2^32 seconds",
+                ));
             }
         }
     }
@@ -223,10 +332,18 @@ fn validate_csi_driver_update(n: &st::CSIDriver, o: &st::CSIDriver, errs: &mut E
     validate_csi_driver(n, errs);
     let sp = Path::new("spec");
     if n.spec.attach_required != o.spec.attach_required {
-        errs.push(FieldError::invalid(&sp.child("attachRequired"), n.spec.attach_required, meta::IMMUTABLE));
+        errs.push(FieldError::invalid(
+            &sp.child("attachRequired"),
+            n.spec.attach_required,
+            meta::IMMUTABLE,
+        ));
     }
     if n.spec.fs_group_policy != o.spec.fs_group_policy {
-        errs.push(FieldError::invalid(&sp.child("fsGroupPolicy"), n.spec.fs_group_policy.clone(), meta::IMMUTABLE));
+        errs.push(FieldError::invalid(
+            &sp.child("fsGroupPolicy"),
+            n.spec.fs_group_policy.clone(),
+            meta::IMMUTABLE,
+        ));
     }
     if n.spec.volume_lifecycle_modes != o.spec.volume_lifecycle_modes {
         errs.push(FieldError::invalid(
@@ -260,7 +377,12 @@ fn validate_csi_node(n: &st::CSINode, errs: &mut Errs) {
             errs.push(FieldError::too_long(&ip.child("nodeID"), &d.node_id, 192));
         }
         for k in d.topology_keys.iter().flatten() {
-            push_msgs(names::is_qualified_name(k), &ip.child("topologyKeys"), k, errs);
+            push_msgs(
+                names::is_qualified_name(k),
+                &ip.child("topologyKeys"),
+                k,
+                errs,
+            );
         }
         if let Some(c) = d.allocatable.as_ref().and_then(|a| a.count) {
             meta::nonnegative(c.into(), &ip.child("allocatable").child("count"), errs);
@@ -278,7 +400,11 @@ fn validate_csi_node_update(n: &st::CSINode, o: &st::CSINode, errs: &mut Errs) {
         for (i, nd) in n.spec.drivers.iter().enumerate() {
             if nd.name == od.name {
                 if nd.node_id != od.node_id {
-                    errs.push(FieldError::invalid(&dp.index(i).child("nodeID"), &nd.node_id, meta::IMMUTABLE));
+                    errs.push(FieldError::invalid(
+                        &dp.index(i).child("nodeID"),
+                        &nd.node_id,
+                        meta::IMMUTABLE,
+                    ));
                 }
                 if nd.topology_keys != od.topology_keys {
                     errs.push(FieldError::invalid(

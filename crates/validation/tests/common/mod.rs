@@ -19,7 +19,13 @@ pub fn gvk(api_version: &str, kind: &'static str) -> Gvk<'static> {
 
 fn gvk_of(obj: &Value) -> Gvk<'static> {
     let av = obj["apiVersion"].as_str().expect("apiVersion");
-    let kind: &'static str = Box::leak(obj["kind"].as_str().expect("kind").to_string().into_boxed_str());
+    let kind: &'static str = Box::leak(
+        obj["kind"]
+            .as_str()
+            .expect("kind")
+            .to_string()
+            .into_boxed_str(),
+    );
     gvk(av, kind)
 }
 

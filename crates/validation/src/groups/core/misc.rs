@@ -61,10 +61,18 @@ pub(crate) fn validate_namespace_status(new: &Namespace, _old: &Namespace, errs:
     let p = Path::new("status").child("Phase");
     if new.metadata.deletion_timestamp.is_none() {
         if phase != "Active" {
-            errs.push(FieldError::invalid(&p, phase, "may only be 'Active' if `deletionTimestamp` is empty"));
+            errs.push(FieldError::invalid(
+                &p,
+                phase,
+                "may only be 'Active' if `deletionTimestamp` is empty",
+            ));
         }
     } else if phase != "Terminating" {
-        errs.push(FieldError::invalid(&p, phase, "may only be 'Terminating' if `deletionTimestamp` is not empty"));
+        errs.push(FieldError::invalid(
+            &p,
+            phase,
+            "may only be 'Terminating' if `deletionTimestamp` is not empty",
+        ));
     }
 }
 
@@ -80,7 +88,11 @@ pub(crate) fn validate_config_map(cm: &ConfigMap, errs: &mut Errs) {
         let p = Path::new("data").key(k);
         push_msgs(names::is_config_map_key(k), &p, k, errs);
         if bin.contains_key(k) {
-            errs.push(FieldError::invalid(&p, k, "duplicate of key present in binaryData"));
+            errs.push(FieldError::invalid(
+                &p,
+                k,
+                "duplicate of key present in binaryData",
+            ));
         }
         total += v.len();
     }
@@ -88,7 +100,11 @@ pub(crate) fn validate_config_map(cm: &ConfigMap, errs: &mut Errs) {
         let p = Path::new("binaryData").key(k);
         push_msgs(names::is_config_map_key(k), &p, k, errs);
         if data.contains_key(k) {
-            errs.push(FieldError::invalid(&p, k, "duplicate of key present in data"));
+            errs.push(FieldError::invalid(
+                &p,
+                k,
+                "duplicate of key present in data",
+            ));
         }
         total += v.0.len();
     }
@@ -100,13 +116,19 @@ pub(crate) fn validate_config_map(cm: &ConfigMap, errs: &mut Errs) {
 pub(crate) fn validate_config_map_update(new: &ConfigMap, old: &ConfigMap, errs: &mut Errs) {
     if old.immutable == Some(true) {
         if new.immutable != Some(true) {
-            errs.push(FieldError::forbidden(&Path::new("immutable"), IMMUTABLE_SET));
+            errs.push(FieldError::forbidden(
+                &Path::new("immutable"),
+                IMMUTABLE_SET,
+            ));
         }
         if new.data != old.data {
             errs.push(FieldError::forbidden(&Path::new("data"), IMMUTABLE_SET));
         }
         if new.binary_data != old.binary_data {
-            errs.push(FieldError::forbidden(&Path::new("binaryData"), IMMUTABLE_SET));
+            errs.push(FieldError::forbidden(
+                &Path::new("binaryData"),
+                IMMUTABLE_SET,
+            ));
         }
     }
     validate_config_map(new, errs);
@@ -153,12 +175,22 @@ pub(crate) fn validate_secret(sec: &Secret, errs: &mut Errs) {
             }
         }
         t @ ("kubernetes.io/dockercfg" | "kubernetes.io/dockerconfigjson") => {
-            let key = if t == "kubernetes.io/dockercfg" { ".dockercfg" } else { ".dockerconfigjson" };
+            let key = if t == "kubernetes.io/dockercfg" {
+                ".dockercfg"
+            } else {
+                ".dockerconfigjson"
+            };
             match data.get(key) {
                 None => errs.push(FieldError::required(&dp.key(key), "")),
                 Some(b) => {
-                    if let Err(e) = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&b.0) {
-                        errs.push(FieldError::invalid(&dp.key(key), "<secret contents redacted>", e.to_string()));
+                    if let Err(e) =
+                        serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&b.0)
+                    {
+                        errs.push(FieldError::invalid(
+                            &dp.key(key),
+                            "<secret contents redacted>",
+                            e.to_string(),
+                        ));
                     }
                 }
             }
@@ -188,11 +220,18 @@ pub(crate) fn validate_secret(sec: &Secret, errs: &mut Errs) {
 
 pub(crate) fn validate_secret_update(new: &Secret, old: &Secret, errs: &mut Errs) {
     if s(&new.type_) != s(&old.type_) {
-        errs.push(FieldError::invalid(&Path::new("type"), s(&new.type_), meta::IMMUTABLE));
+        errs.push(FieldError::invalid(
+            &Path::new("type"),
+            s(&new.type_),
+            meta::IMMUTABLE,
+        ));
     }
     if old.immutable == Some(true) {
         if new.immutable != Some(true) {
-            errs.push(FieldError::forbidden(&Path::new("immutable"), IMMUTABLE_SET));
+            errs.push(FieldError::forbidden(
+                &Path::new("immutable"),
+                IMMUTABLE_SET,
+            ));
         }
         if new.data != old.data {
             errs.push(FieldError::forbidden(&Path::new("data"), IMMUTABLE_SET));
@@ -237,16 +276,38 @@ pub(crate) fn validate_node(node: &Node, errs: &mut Errs) {
     for (i, t) in spec.taints.iter().flatten().enumerate() {
         let ip = tp.index(i);
         meta::validate_label_name(&t.key, &ip.child("key"), errs);
-        push_msgs(names::is_valid_label_value(s(&t.value)), &ip.child("value"), s(&t.value), errs);
-        required_enum(&t.effect, &["NoSchedule", "PreferNoSchedule", "NoExecute"], &ip.child("effect"), errs);
+        push_msgs(
+            names::is_valid_label_value(s(&t.value)),
+            &ip.child("value"),
+            s(&t.value),
+            errs,
+        );
+        required_enum(
+            &t.effect,
+            &["NoSchedule", "PreferNoSchedule", "NoExecute"],
+            &ip.child("effect"),
+            errs,
+        );
         if !seen.insert((t.key.clone(), t.effect.clone())) {
-            errs.push(FieldError::duplicate(&ip, BadValue::Raw(format!("core.Taint{{Key:{:?}, Value:{:?}, Effect:{:?}, TimeAdded:<nil>}}", t.key, s(&t.value), t.effect))));
+            errs.push(FieldError::duplicate(
+                &ip,
+                BadValue::Raw(format!(
+                    "core.Taint{{Key:{:?}, Value:{:?}, Effect:{:?}, TimeAdded:<nil>}}",
+                    t.key,
+                    s(&t.value),
+                    t.effect
+                )),
+            ));
         }
     }
     let cidrs = spec.pod_cidrs.clone().unwrap_or_default();
     for (i, c) in cidrs.iter().enumerate() {
         if names::parse_cidr(c).is_none() {
-            errs.push(FieldError::invalid(&sp.child("podCIDRs").index(i), c, "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"));
+            errs.push(FieldError::invalid(
+                &sp.child("podCIDRs").index(i),
+                c,
+                "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",
+            ));
         }
     }
     if cidrs.len() > 2 {
@@ -333,7 +394,10 @@ pub(crate) fn validate_endpoints(ep: &Endpoints, errs: &mut Errs) {
         let addrs = ss.addresses.as_deref().unwrap_or(&[]);
         let nr = ss.not_ready_addresses.as_deref().unwrap_or(&[]);
         if addrs.is_empty() && nr.is_empty() {
-            errs.push(FieldError::required(&ip, "must specify `addresses` or `notReadyAddresses`"));
+            errs.push(FieldError::required(
+                &ip,
+                "must specify `addresses` or `notReadyAddresses`",
+            ));
         }
         for (list, field) in [(addrs, "addresses"), (nr, "notReadyAddresses")] {
             for (j, a) in list.iter().enumerate() {
@@ -347,7 +411,12 @@ pub(crate) fn validate_endpoints(ep: &Endpoints, errs: &mut Errs) {
                     dns_label(h, &ap.child("hostname"), errs);
                 }
                 if let Some(n) = a.node_name.as_deref().filter(|h| !h.is_empty()) {
-                    push_msgs(names::name_is_dns_subdomain(n, false), &ap.child("nodeName"), n, errs);
+                    push_msgs(
+                        names::name_is_dns_subdomain(n, false),
+                        &ap.child("nodeName"),
+                        n,
+                        errs,
+                    );
                 }
             }
         }
@@ -360,8 +429,18 @@ pub(crate) fn validate_endpoints(ep: &Endpoints, errs: &mut Errs) {
             } else if !name.is_empty() {
                 dns_label(name, &pp.child("name"), errs);
             }
-            push_msgs(names::is_valid_port_num(port.port.into()), &pp.child("port"), port.port, errs);
-            required_enum(s(&port.protocol), &["SCTP", "TCP", "UDP"], &pp.child("protocol"), errs);
+            push_msgs(
+                names::is_valid_port_num(port.port.into()),
+                &pp.child("port"),
+                port.port,
+                errs,
+            );
+            required_enum(
+                s(&port.protocol),
+                &["SCTP", "TCP", "UDP"],
+                &pp.child("protocol"),
+                errs,
+            );
         }
     }
 }
@@ -372,7 +451,13 @@ pub(crate) fn validate_endpoints(ep: &Endpoints, errs: &mut Errs) {
 /// rules, then the generic registry's common metadata checks.
 pub(crate) fn validate_core_event(ev: &Event, errs: &mut Errs) {
     validate_core_event_legacy(ev, errs);
-    meta::validate_object_meta(&ev.metadata, true, names::path_segment_name, &Path::new("metadata"), errs);
+    meta::validate_object_meta(
+        &ev.metadata,
+        true,
+        names::path_segment_name,
+        &Path::new("metadata"),
+        errs,
+    );
 }
 
 fn validate_core_event_legacy(ev: &Event, errs: &mut Errs) {
@@ -382,20 +467,37 @@ fn validate_core_event_legacy(ev: &Event, errs: &mut Errs) {
     if ev.event_time.is_none() {
         if inv_ns.is_empty() {
             if !ns.is_empty() && ns != "default" {
-                errs.push(FieldError::invalid(&inp, inv_ns, "does not match event.namespace"));
+                errs.push(FieldError::invalid(
+                    &inp,
+                    inv_ns,
+                    "does not match event.namespace",
+                ));
             }
         } else if ns != inv_ns {
-            errs.push(FieldError::invalid(&inp, inv_ns, "does not match event.namespace"));
+            errs.push(FieldError::invalid(
+                &inp,
+                inv_ns,
+                "does not match event.namespace",
+            ));
         }
     } else {
         if inv_ns.is_empty() && ns != "default" && ns != "kube-system" {
-            errs.push(FieldError::invalid(&inp, inv_ns, "does not match event.namespace"));
+            errs.push(FieldError::invalid(
+                &inp,
+                inv_ns,
+                "does not match event.namespace",
+            ));
         }
         let rc = s(&ev.reporting_component);
         if rc.is_empty() {
             errs.push(FieldError::required(&Path::new("reportingComponent"), ""));
         }
-        push_msgs(names::is_qualified_name(rc), &Path::new("reportingComponent"), rc, errs);
+        push_msgs(
+            names::is_qualified_name(rc),
+            &Path::new("reportingComponent"),
+            rc,
+            errs,
+        );
         for (v, f, limit) in [
             (s(&ev.reporting_instance), "reportingInstance", 128),
             (s(&ev.action), "action", 128),
@@ -405,14 +507,27 @@ fn validate_core_event_legacy(ev: &Event, errs: &mut Errs) {
                 errs.push(FieldError::required(&Path::new(f), ""));
             }
             if v.len() > limit {
-                errs.push(FieldError::invalid(&Path::new(f), "", format!("can have at most {limit} characters")));
+                errs.push(FieldError::invalid(
+                    &Path::new(f),
+                    "",
+                    format!("can have at most {limit} characters"),
+                ));
             }
         }
         if s(&ev.message).len() > 1024 {
-            errs.push(FieldError::invalid(&Path::new("message"), "", "can have at most 1024 characters"));
+            errs.push(FieldError::invalid(
+                &Path::new("message"),
+                "",
+                "can have at most 1024 characters",
+            ));
         }
     }
-    push_msgs(names::is_dns1123_subdomain(&ns), &Path::new("namespace"), ns.clone(), errs);
+    push_msgs(
+        names::is_dns1123_subdomain(&ns),
+        &Path::new("namespace"),
+        ns.clone(),
+        errs,
+    );
 }
 
 /// On update core Events get the legacy rules only (ObjectMetaUpdate runs separately).
@@ -426,7 +541,13 @@ pub(crate) fn validate_core_event_update(new: &Event, _old: &Event, errs: &mut E
 pub(crate) fn default_limit_range(lr: &mut LimitRange) {
     let Some(spec) = &mut lr.spec else { return };
     for item in spec.limits.iter_mut() {
-        for l in [&mut item.max, &mut item.min, &mut item.default, &mut item.default_request, &mut item.max_limit_request_ratio] {
+        for l in [
+            &mut item.max,
+            &mut item.min,
+            &mut item.default,
+            &mut item.default_request,
+            &mut item.max_limit_request_ratio,
+        ] {
             default_resource_list(l);
         }
         if item.type_ == "Container" {
@@ -457,7 +578,11 @@ pub(crate) fn validate_limit_range(lr: &LimitRange, errs: &mut Errs) {
         let ty = item.type_.as_str();
         push_msgs(names::is_qualified_name(ty), &ip.child("type"), ty, errs);
         if !ty.contains('/') && !["Container", "Pod", "PersistentVolumeClaim"].contains(&ty) {
-            errs.push(FieldError::invalid(&ip.child("type"), ty, "must be a standard limit type or fully qualified"));
+            errs.push(FieldError::invalid(
+                &ip.child("type"),
+                ty,
+                "must be a standard limit type or fully qualified",
+            ));
         }
         if !types.insert(ty) {
             errs.push(FieldError::duplicate(&ip.child("type"), ty));
@@ -470,7 +595,13 @@ pub(crate) fn validate_limit_range(lr: &LimitRange, errs: &mut Errs) {
             get(&item.default_request),
             get(&item.max_limit_request_ratio),
         );
-        for (m, f) in [(&max, "max"), (&min, "min"), (&def, "default"), (&dr, "defaultRequest"), (&ratio, "maxLimitRequestRatio")] {
+        for (m, f) in [
+            (&max, "max"),
+            (&min, "min"),
+            (&def, "default"),
+            (&dr, "defaultRequest"),
+            (&ratio, "maxLimitRequestRatio"),
+        ] {
             for (k, v) in m {
                 let kp = ip.child(f).key(k);
                 push_msgs(names::is_qualified_name(k), &kp, k, errs);
@@ -479,19 +610,34 @@ pub(crate) fn validate_limit_range(lr: &LimitRange, errs: &mut Errs) {
         }
         if ty == "Pod" {
             if !def.is_empty() {
-                errs.push(FieldError::forbidden(&ip.child("default"), "may not be specified when `type` is 'Pod'"));
+                errs.push(FieldError::forbidden(
+                    &ip.child("default"),
+                    "may not be specified when `type` is 'Pod'",
+                ));
             }
             if !dr.is_empty() {
-                errs.push(FieldError::forbidden(&ip.child("defaultRequest"), "may not be specified when `type` is 'Pod'"));
+                errs.push(FieldError::forbidden(
+                    &ip.child("defaultRequest"),
+                    "may not be specified when `type` is 'Pod'",
+                ));
             }
         }
-        if ty == "PersistentVolumeClaim" && !min.contains_key("storage") && !max.contains_key("storage") {
+        if ty == "PersistentVolumeClaim"
+            && !min.contains_key("storage")
+            && !max.contains_key("storage")
+        {
             errs.push(FieldError::required(
                 &ip.child("limits"),
                 "either minimum or maximum storage value is required, but neither was provided",
             ));
         }
-        let keys: BTreeSet<&String> = max.keys().chain(min.keys()).chain(def.keys()).chain(dr.keys()).chain(ratio.keys()).collect();
+        let keys: BTreeSet<&String> = max
+            .keys()
+            .chain(min.keys())
+            .chain(def.keys())
+            .chain(dr.keys())
+            .chain(ratio.keys())
+            .collect();
         for k in keys {
             let (mn, mx, d, r, rt) = (
                 min.get(k).and_then(q),
@@ -503,37 +649,89 @@ pub(crate) fn validate_limit_range(lr: &LimitRange, errs: &mut Errs) {
             let raw = |x: &Quantity| BadValue::Raw(x.canonical());
             if let (Some(mn), Some(mx)) = (&mn, &mx) {
                 if mn > mx {
-                    errs.push(FieldError::invalid(&ip.child("min").key(k), raw(mn), format!("min value {} is greater than max value {}", mn.canonical(), mx.canonical())));
+                    errs.push(FieldError::invalid(
+                        &ip.child("min").key(k),
+                        raw(mn),
+                        format!(
+                            "min value {} is greater than max value {}",
+                            mn.canonical(),
+                            mx.canonical()
+                        ),
+                    ));
                 }
             }
             if let (Some(r), Some(mn)) = (&r, &mn) {
                 if mn > r {
-                    errs.push(FieldError::invalid(&ip.child("defaultRequest").key(k), raw(r), format!("min value {} is greater than default request value {}", mn.canonical(), r.canonical())));
+                    errs.push(FieldError::invalid(
+                        &ip.child("defaultRequest").key(k),
+                        raw(r),
+                        format!(
+                            "min value {} is greater than default request value {}",
+                            mn.canonical(),
+                            r.canonical()
+                        ),
+                    ));
                 }
             }
             if let (Some(r), Some(mx)) = (&r, &mx) {
                 if r > mx {
-                    errs.push(FieldError::invalid(&ip.child("defaultRequest").key(k), raw(r), format!("default request value {} is greater than max value {}", r.canonical(), mx.canonical())));
+                    errs.push(FieldError::invalid(
+                        &ip.child("defaultRequest").key(k),
+                        raw(r),
+                        format!(
+                            "default request value {} is greater than max value {}",
+                            r.canonical(),
+                            mx.canonical()
+                        ),
+                    ));
                 }
             }
             if let (Some(r), Some(d)) = (&r, &d) {
                 if r > d {
-                    errs.push(FieldError::invalid(&ip.child("defaultRequest").key(k), raw(r), format!("default request value {} is greater than default limit value {}", r.canonical(), d.canonical())));
+                    errs.push(FieldError::invalid(
+                        &ip.child("defaultRequest").key(k),
+                        raw(r),
+                        format!(
+                            "default request value {} is greater than default limit value {}",
+                            r.canonical(),
+                            d.canonical()
+                        ),
+                    ));
                 }
             }
             if let (Some(d), Some(mn)) = (&d, &mn) {
                 if mn > d {
-                    errs.push(FieldError::invalid(&ip.child("default").key(k), raw(mn), format!("min value {} is greater than default value {}", mn.canonical(), d.canonical())));
+                    errs.push(FieldError::invalid(
+                        &ip.child("default").key(k),
+                        raw(mn),
+                        format!(
+                            "min value {} is greater than default value {}",
+                            mn.canonical(),
+                            d.canonical()
+                        ),
+                    ));
                 }
             }
             if let (Some(d), Some(mx)) = (&d, &mx) {
                 if d > mx {
-                    errs.push(FieldError::invalid(&ip.child("default").key(k), raw(mx), format!("default value {} is greater than max value {}", d.canonical(), mx.canonical())));
+                    errs.push(FieldError::invalid(
+                        &ip.child("default").key(k),
+                        raw(mx),
+                        format!(
+                            "default value {} is greater than max value {}",
+                            d.canonical(),
+                            mx.canonical()
+                        ),
+                    ));
                 }
             }
             if let Some(rt) = &rt {
                 if *rt < Quantity::from_units(1) {
-                    errs.push(FieldError::invalid(&ip.child("maxLimitRequestRatio").key(k), raw(rt), format!("ratio {} is less than 1", rt.canonical())));
+                    errs.push(FieldError::invalid(
+                        &ip.child("maxLimitRequestRatio").key(k),
+                        raw(rt),
+                        format!("ratio {} is less than 1", rt.canonical()),
+                    ));
                 }
             }
         }
@@ -541,10 +739,26 @@ pub(crate) fn validate_limit_range(lr: &LimitRange, errs: &mut Errs) {
 }
 
 const QUOTA_STANDARD: &[&str] = &[
-    "pods", "services", "replicationcontrollers", "resourcequotas", "secrets", "configmaps",
-    "persistentvolumeclaims", "services.nodeports", "services.loadbalancers", "cpu", "memory",
-    "ephemeral-storage", "storage", "requests.cpu", "requests.memory", "requests.storage",
-    "requests.ephemeral-storage", "limits.cpu", "limits.memory", "limits.ephemeral-storage",
+    "pods",
+    "services",
+    "replicationcontrollers",
+    "resourcequotas",
+    "secrets",
+    "configmaps",
+    "persistentvolumeclaims",
+    "services.nodeports",
+    "services.loadbalancers",
+    "cpu",
+    "memory",
+    "ephemeral-storage",
+    "storage",
+    "requests.cpu",
+    "requests.memory",
+    "requests.storage",
+    "requests.ephemeral-storage",
+    "limits.cpu",
+    "limits.memory",
+    "limits.ephemeral-storage",
 ];
 
 pub(crate) fn default_quota(rq: &mut ResourceQuota) {
@@ -559,15 +773,36 @@ pub(crate) fn validate_quota(rq: &ResourceQuota, errs: &mut Errs) {
     for (k, v) in spec.hard.iter().flatten() {
         let kp = hp.key(k);
         push_msgs(names::is_qualified_name(k), &kp, k, errs);
-        if !k.contains('/') && !QUOTA_STANDARD.contains(&k.as_str()) && !k.starts_with("count/") && !k.starts_with("hugepages-") && !k.starts_with("requests.hugepages-") {
-            errs.push(FieldError::invalid(&kp, k, "must be a standard resource for quota"));
+        if !k.contains('/')
+            && !QUOTA_STANDARD.contains(&k.as_str())
+            && !k.starts_with("count/")
+            && !k.starts_with("hugepages-")
+            && !k.starts_with("requests.hugepages-")
+        {
+            errs.push(FieldError::invalid(
+                &kp,
+                k,
+                "must be a standard resource for quota",
+            ));
         }
         validate_quantity_value(k, v, &kp, errs);
     }
-    let scopes = ["BestEffort", "CrossNamespacePodAffinity", "NotBestEffort", "NotTerminating", "PriorityClass", "Terminating", "VolumeAttributesClass"];
+    let scopes = [
+        "BestEffort",
+        "CrossNamespacePodAffinity",
+        "NotBestEffort",
+        "NotTerminating",
+        "PriorityClass",
+        "Terminating",
+        "VolumeAttributesClass",
+    ];
     for sc in spec.scopes.iter().flatten() {
         if !scopes.contains(&sc.as_str()) {
-            errs.push(FieldError::invalid(&Path::new("spec").child("scopes"), sc, "unsupported scope"));
+            errs.push(FieldError::invalid(
+                &Path::new("spec").child("scopes"),
+                sc,
+                "unsupported scope",
+            ));
         }
     }
 }
@@ -606,20 +841,32 @@ pub(crate) fn default_rc(rc: &mut ReplicationController) {
 pub(crate) fn validate_rc(rc: &ReplicationController, errs: &mut Errs) {
     let spec = rc.spec.clone().unwrap_or_default();
     let sp = Path::new("spec");
-    meta::nonnegative(spec.min_ready_seconds.unwrap_or(0).into(), &sp.child("minReadySeconds"), errs);
+    meta::nonnegative(
+        spec.min_ready_seconds.unwrap_or(0).into(),
+        &sp.child("minReadySeconds"),
+        errs,
+    );
     let selector = spec.selector.clone().unwrap_or_default();
     if selector.is_empty() {
         errs.push(FieldError::required(&sp.child("selector"), ""));
     } else {
         meta::validate_labels(Some(&selector), &sp.child("selector"), errs);
     }
-    meta::nonnegative(spec.replicas.unwrap_or(0).into(), &sp.child("replicas"), errs);
+    meta::nonnegative(
+        spec.replicas.unwrap_or(0).into(),
+        &sp.child("replicas"),
+        errs,
+    );
     let tp = sp.child("template");
     match &spec.template {
         None => errs.push(FieldError::required(&tp, "")),
         Some(t) => {
             let labels = t.metadata.as_ref().and_then(|m| m.labels.as_ref());
-            if !selector.is_empty() && !selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v)) {
+            if !selector.is_empty()
+                && !selector
+                    .iter()
+                    .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+            {
                 errs.push(FieldError::invalid(
                     &tp.child("metadata").child("labels"),
                     go_string_map(labels),
@@ -630,7 +877,11 @@ pub(crate) fn validate_rc(rc: &ReplicationController, errs: &mut Errs) {
             let ps = t.spec.clone().unwrap_or_default();
             let rp = s(&ps.restart_policy);
             if rp != "Always" {
-                errs.push(FieldError::not_supported(&tp.child("spec").child("restartPolicy"), rp, &["Always"]));
+                errs.push(FieldError::not_supported(
+                    &tp.child("spec").child("restartPolicy"),
+                    rp,
+                    &["Always"],
+                ));
             }
             if ps.active_deadline_seconds.is_some() {
                 errs.push(FieldError::forbidden(
@@ -642,7 +893,11 @@ pub(crate) fn validate_rc(rc: &ReplicationController, errs: &mut Errs) {
     }
 }
 
-pub(crate) fn validate_rc_status(new: &ReplicationController, _old: &ReplicationController, errs: &mut Errs) {
+pub(crate) fn validate_rc_status(
+    new: &ReplicationController,
+    _old: &ReplicationController,
+    errs: &mut Errs,
+) {
     let st = new.status.clone().unwrap_or_default();
     let p = Path::new("status");
     for (v, f) in [
@@ -650,7 +905,10 @@ pub(crate) fn validate_rc_status(new: &ReplicationController, _old: &Replication
         (st.fully_labeled_replicas, "fullyLabeledReplicas"),
         (st.ready_replicas, "readyReplicas"),
         (st.available_replicas, "availableReplicas"),
-        (st.observed_generation.map(|g| g as i32), "observedGeneration"),
+        (
+            st.observed_generation.map(|g| g as i32),
+            "observedGeneration",
+        ),
     ] {
         meta::nonnegative(v.unwrap_or(0).into(), &p.child(f), errs);
     }

@@ -9,7 +9,9 @@ use k8s_openapi::api::core::v1 as core;
 
 use crate::kinds::{Def, def, no_default, no_update_checks};
 use crate::meta::Errs;
-use crate::names::{name_is_dns1035_label, name_is_dns_label, name_is_dns_subdomain, path_segment_name};
+use crate::names::{
+    name_is_dns_label, name_is_dns_subdomain, name_is_dns1035_label, path_segment_name,
+};
 
 pub(crate) static POD: Def<core::Pod> = def(
     true,

@@ -15,7 +15,9 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::super::{default_opt, default_str, dns_label, optional_enum, push_msgs, required_enum, s};
+use super::super::{
+    default_opt, default_str, dns_label, optional_enum, push_msgs, required_enum, s,
+};
 use crate::error::{BadValue, FieldError, go_quote};
 use crate::meta::{self, Errs, NEGATIVE};
 use crate::names;
@@ -322,9 +324,7 @@ type VolumeMap<'a> = BTreeMap<&'a str, &'a Volume>;
 
 fn validate_port_num_or_name(p: &IntOrString, path: &Path, errs: &mut Errs) {
     match p {
-        IntOrString::Int(i) => {
-            push_msgs(names::is_valid_port_num(i64::from(*i)), path, *i, errs)
-        }
+        IntOrString::Int(i) => push_msgs(names::is_valid_port_num(i64::from(*i)), path, *i, errs),
         IntOrString::String(st) => push_msgs(names::is_valid_port_name(st), path, st, errs),
     }
 }
@@ -353,7 +353,12 @@ fn validate_container_ports(ports: &[ContainerPort], path: &Path, errs: &mut Err
             );
         }
         if let Some(h) = p.host_port.filter(|h| *h != 0) {
-            push_msgs(names::is_valid_port_num(h.into()), &ip.child("hostPort"), h, errs);
+            push_msgs(
+                names::is_valid_port_num(h.into()),
+                &ip.child("hostPort"),
+                h,
+                errs,
+            );
         }
         required_enum(s(&p.protocol), PORT_PROTOCOLS, &ip.child("protocol"), errs);
     }
@@ -384,12 +389,9 @@ fn validate_object_field_selector(
     }
     // `metadata.labels['key']` and `metadata.annotations['key']` select one entry.
     if let Some((base, rest)) = field_path.split_once('[') {
-        if (base == "metadata.labels" || base == "metadata.annotations")
-            && allowed.contains(&base)
+        if (base == "metadata.labels" || base == "metadata.annotations") && allowed.contains(&base)
         {
-            let key = rest
-                .strip_suffix("']")
-                .and_then(|r| r.strip_prefix('\''));
+            let key = rest.strip_suffix("']").and_then(|r| r.strip_prefix('\''));
             match key {
                 Some(k) => {
                     let msgs = if base == "metadata.annotations" {
@@ -409,7 +411,11 @@ fn validate_object_field_selector(
         }
     }
     if !allowed.contains(&field_path) {
-        errs.push(FieldError::not_supported(&path.child("fieldPath"), field_path, allowed));
+        errs.push(FieldError::not_supported(
+            &path.child("fieldPath"),
+            field_path,
+            allowed,
+        ));
     }
 }
 
@@ -453,7 +459,12 @@ fn validate_resource_field_ref(
 }
 
 fn validate_key_selector(name: &str, key: &str, path: &Path, errs: &mut Errs) {
-    push_msgs(names::name_is_dns_subdomain(name, false), &path.child("name"), name, errs);
+    push_msgs(
+        names::name_is_dns_subdomain(name, false),
+        &path.child("name"),
+        name,
+        errs,
+    );
     if key.is_empty() {
         errs.push(FieldError::required(&path.child("key"), ""));
     } else {
@@ -467,7 +478,12 @@ fn validate_env(env: &[EnvVar], path: &Path, errs: &mut Errs) {
         if ev.name.is_empty() {
             errs.push(FieldError::required(&ip.child("name"), ""));
         } else {
-            push_msgs(names::is_env_var_name(&ev.name), &ip.child("name"), &ev.name, errs);
+            push_msgs(
+                names::is_env_var_name(&ev.name),
+                &ip.child("name"),
+                &ev.name,
+                errs,
+            );
         }
         let Some(vf) = &ev.value_from else { continue };
         let vp = ip.child("valueFrom");
@@ -527,7 +543,12 @@ fn validate_env_from(env_from: &[EnvFromSource], path: &Path, errs: &mut Errs) {
         let ip = path.index(i);
         let prefix = s(&ev.prefix);
         if !prefix.is_empty() {
-            push_msgs(names::is_env_var_name(prefix), &ip.child("prefix"), prefix, errs);
+            push_msgs(
+                names::is_env_var_name(prefix),
+                &ip.child("prefix"),
+                prefix,
+                errs,
+            );
         }
         let mut n = 0;
         if let Some(c) = &ev.config_map_ref {
@@ -536,7 +557,12 @@ fn validate_env_from(env_from: &[EnvFromSource], path: &Path, errs: &mut Errs) {
             if c.name.is_empty() {
                 errs.push(FieldError::required(&p, ""));
             } else {
-                push_msgs(names::name_is_dns_subdomain(&c.name, false), &p, &c.name, errs);
+                push_msgs(
+                    names::name_is_dns_subdomain(&c.name, false),
+                    &p,
+                    &c.name,
+                    errs,
+                );
             }
         }
         if let Some(c) = &ev.secret_ref {
@@ -545,7 +571,12 @@ fn validate_env_from(env_from: &[EnvFromSource], path: &Path, errs: &mut Errs) {
             if c.name.is_empty() {
                 errs.push(FieldError::required(&p, ""));
             } else {
-                push_msgs(names::name_is_dns_subdomain(&c.name, false), &p, &c.name, errs);
+                push_msgs(
+                    names::name_is_dns_subdomain(&c.name, false),
+                    &p,
+                    &c.name,
+                    errs,
+                );
             }
         }
         if n == 0 {
@@ -580,12 +611,7 @@ fn validate_local_non_reserved_path(p: &str, path: &Path, errs: &mut Errs) {
     }
 }
 
-fn validate_volume_mounts(
-    c: &Container,
-    volumes: &VolumeMap<'_>,
-    path: &Path,
-    errs: &mut Errs,
-) {
+fn validate_volume_mounts(c: &Container, volumes: &VolumeMap<'_>, path: &Path, errs: &mut Errs) {
     let devices: BTreeMap<&str, &str> = c
         .volume_devices
         .iter()
@@ -618,7 +644,11 @@ fn validate_volume_mount<'a>(
         errs.push(FieldError::required(&ip.child("mountPath"), ""));
     }
     if !points.insert(&m.mount_path) {
-        errs.push(FieldError::invalid(&ip.child("mountPath"), &m.mount_path, "must be unique"));
+        errs.push(FieldError::invalid(
+            &ip.child("mountPath"),
+            &m.mount_path,
+            "must be unique",
+        ));
     }
     if devices.contains_key(m.name.as_str()) {
         errs.push(FieldError::invalid(
@@ -658,9 +688,16 @@ fn validate_volume_mount<'a>(
     if let Some(rro) = m.recursive_read_only.as_deref() {
         let rp = list_path.child("recursiveReadOnly");
         if !["Disabled", "IfPossible", "Enabled"].contains(&rro) {
-            errs.push(FieldError::not_supported(&rp, rro, &["Disabled", "IfPossible", "Enabled"]));
+            errs.push(FieldError::not_supported(
+                &rp,
+                rro,
+                &["Disabled", "IfPossible", "Enabled"],
+            ));
         } else if rro != "Disabled" && m.read_only != Some(true) {
-            errs.push(FieldError::forbidden(&rp, "may only be specified when readOnly is true"));
+            errs.push(FieldError::forbidden(
+                &rp,
+                "may only be specified when readOnly is true",
+            ));
         }
     }
 }
@@ -724,7 +761,11 @@ fn validate_container_resource_name(name: &str, path: &Path, errs: &mut Errs) {
     if !name.contains('/') {
         let standard = matches!(name, "cpu" | "memory" | "ephemeral-storage") || is_hugepages(name);
         if !standard {
-            errs.push(FieldError::invalid(path, name, "must be a standard resource for containers"));
+            errs.push(FieldError::invalid(
+                path,
+                name,
+                "must be a standard resource for containers",
+            ));
         }
     } else if !is_native_resource(name) && !is_extended_resource(name) {
         errs.push(FieldError::invalid(
@@ -768,7 +809,10 @@ pub(crate) fn validate_resources(r: &ResourceRequirements, path: &Path, errs: &m
                         errs.push(FieldError::invalid(
                             &req_path,
                             rq.canonical(),
-                            format!("must be less than or equal to {name} limit of {}", lq.canonical()),
+                            format!(
+                                "must be less than or equal to {name} limit of {}",
+                                lq.canonical()
+                            ),
                         ));
                     }
                 }
@@ -783,7 +827,10 @@ pub(crate) fn validate_resources(r: &ResourceRequirements, path: &Path, errs: &m
         req_cm |= name == "cpu" || name == "memory";
     }
     if !lim_cm && !req_cm && (req_hp || lim_hp) {
-        errs.push(FieldError::forbidden(path, "HugePages require cpu or memory"));
+        errs.push(FieldError::forbidden(
+            path,
+            "HugePages require cpu or memory",
+        ));
     }
 }
 
@@ -794,10 +841,19 @@ fn validate_http_get(h: &HTTPGetAction, path: &Path, errs: &mut Errs) {
     validate_port_num_or_name(&h.port, &path.child("port"), errs);
     let scheme = s(&h.scheme);
     if !["HTTP", "HTTPS"].contains(&scheme) {
-        errs.push(FieldError::not_supported(&path.child("scheme"), scheme, &["HTTP", "HTTPS"]));
+        errs.push(FieldError::not_supported(
+            &path.child("scheme"),
+            scheme,
+            &["HTTP", "HTTPS"],
+        ));
     }
     for hdr in h.http_headers.iter().flatten() {
-        push_msgs(names::is_http_header_name(&hdr.name), &path.child("httpHeaders"), &hdr.name, errs);
+        push_msgs(
+            names::is_http_header_name(&hdr.name),
+            &path.child("httpHeaders"),
+            &hdr.name,
+            errs,
+        );
     }
 }
 
@@ -825,7 +881,10 @@ fn validate_handler(h: &Handler<'_>, grace: i64, path: &Path, errs: &mut Errs) {
     };
     if let Some(e) = h.exec {
         if one("exec", errs) && e.command.as_ref().is_none_or(|c| c.is_empty()) {
-            errs.push(FieldError::required(&path.child("exec").child("command"), ""));
+            errs.push(FieldError::required(
+                &path.child("exec").child("command"),
+                "",
+            ));
         }
     }
     if let Some(g) = h.http_get {
@@ -853,7 +912,9 @@ fn validate_handler(h: &Handler<'_>, grace: i64, path: &Path, errs: &mut Errs) {
             errs.push(FieldError::invalid(
                 &path.child("sleep").child("seconds"),
                 sl.seconds,
-                format!("must be non-negative and less than terminationGracePeriodSeconds ({grace})"),
+                format!(
+                    "must be non-negative and less than terminationGracePeriodSeconds ({grace})"
+                ),
             ));
         }
     }
@@ -945,7 +1006,11 @@ fn validate_lifecycle(l: &Lifecycle, grace: i64, path: &Path, errs: &mut Errs) {
 fn validate_id(v: Option<i64>, path: &Path, errs: &mut Errs) {
     if let Some(v) = v {
         if !(0..=i64::from(i32::MAX)).contains(&v) {
-            errs.push(FieldError::invalid(path, v, "must be between 0 and 2147483647, inclusive"));
+            errs.push(FieldError::invalid(
+                path,
+                v,
+                "must be between 0 and 2147483647, inclusive",
+            ));
         }
     }
 }
@@ -994,7 +1059,11 @@ fn validate_container_security_context(sc: &SecurityContext, path: &Path, errs: 
         &path.child("procMount"),
         errs,
     );
-    validate_seccomp(sc.seccomp_profile.as_ref(), &path.child("seccompProfile"), errs);
+    validate_seccomp(
+        sc.seccomp_profile.as_ref(),
+        &path.child("seccompProfile"),
+        errs,
+    );
     if sc.allow_privilege_escalation == Some(false) {
         if sc.privileged == Some(true) {
             errs.push(FieldError::invalid(
@@ -1018,12 +1087,7 @@ fn validate_container_security_context(sc: &SecurityContext, path: &Path, errs: 
     }
 }
 
-fn validate_container_common(
-    c: &Container,
-    volumes: &VolumeMap<'_>,
-    path: &Path,
-    errs: &mut Errs,
-) {
+fn validate_container_common(c: &Container, volumes: &VolumeMap<'_>, path: &Path, errs: &mut Errs) {
     let np = path.child("name");
     if c.name.is_empty() {
         errs.push(FieldError::required(&np, ""));
@@ -1039,9 +1103,17 @@ fn validate_container_common(
         &path.child("terminationMessagePolicy"),
         errs,
     );
-    validate_container_ports(c.ports.as_deref().unwrap_or(&[]), &path.child("ports"), errs);
+    validate_container_ports(
+        c.ports.as_deref().unwrap_or(&[]),
+        &path.child("ports"),
+        errs,
+    );
     validate_env(c.env.as_deref().unwrap_or(&[]), &path.child("env"), errs);
-    validate_env_from(c.env_from.as_deref().unwrap_or(&[]), &path.child("envFrom"), errs);
+    validate_env_from(
+        c.env_from.as_deref().unwrap_or(&[]),
+        &path.child("envFrom"),
+        errs,
+    );
     validate_volume_mounts(c, volumes, &path.child("volumeMounts"), errs);
     for (i, d) in c.volume_devices.iter().flatten().enumerate() {
         let ip = path.child("volumeDevices").index(i);
@@ -1061,13 +1133,23 @@ fn validate_container_common(
             None => errs.push(FieldError::not_found(&ip.child("name"), &d.name)),
         }
     }
-    required_enum(s(&c.image_pull_policy), PULL_POLICIES, &path.child("imagePullPolicy"), errs);
+    required_enum(
+        s(&c.image_pull_policy),
+        PULL_POLICIES,
+        &path.child("imagePullPolicy"),
+        errs,
+    );
     if let Some(r) = &c.resources {
         validate_resources(r, &path.child("resources"), errs);
     }
     for (i, rp) in c.resize_policy.iter().flatten().enumerate() {
         let ip = path.child("resizePolicy").index(i);
-        required_enum(&rp.resource_name, &["cpu", "memory"], &ip.child("resourceName"), errs);
+        required_enum(
+            &rp.resource_name,
+            &["cpu", "memory"],
+            &ip.child("resourceName"),
+            errs,
+        );
         required_enum(
             &rp.restart_policy,
             &["NotRequired", "RestartContainer"],
@@ -1084,7 +1166,9 @@ fn check_host_port_conflicts(cs: &[Container], path: &Path, errs: &mut Errs) {
     let mut seen = BTreeSet::new();
     for (ci, c) in cs.iter().enumerate() {
         for (pi, p) in c.ports.iter().flatten().enumerate() {
-            let Some(h) = p.host_port.filter(|h| *h != 0) else { continue };
+            let Some(h) = p.host_port.filter(|h| *h != 0) else {
+                continue;
+            };
             let key = format!("{}/{}/{h}", s(&p.protocol), s(&p.host_ip));
             if !seen.insert(key.clone()) {
                 errs.push(FieldError::duplicate(
@@ -1141,7 +1225,11 @@ fn validate_volume_source(v: &Volume, path: &Path, errs: &mut Errs) {
             if x.path.is_empty() {
                 errs.push(FieldError::required(&p.child("path"), ""));
             } else if x.path.split('/').any(|seg| seg == "..") {
-                errs.push(FieldError::invalid(&p.child("path"), &x.path, "must not contain '..'"));
+                errs.push(FieldError::invalid(
+                    &p.child("path"),
+                    &x.path,
+                    "must not contain '..'",
+                ));
             }
             optional_enum(
                 x.type_.as_deref(),
@@ -1210,19 +1298,34 @@ fn validate_volume_source(v: &Volume, path: &Path, errs: &mut Errs) {
                     if sec.name.is_empty() {
                         errs.push(FieldError::required(&sp.child("secret").child("name"), ""));
                     }
-                    validate_key_to_paths(sec.items.as_deref(), &sp.child("secret").child("items"), errs);
+                    validate_key_to_paths(
+                        sec.items.as_deref(),
+                        &sp.child("secret").child("items"),
+                        errs,
+                    );
                 }
                 if let Some(cm) = &src.config_map {
                     k += 1;
                     if cm.name.is_empty() {
-                        errs.push(FieldError::required(&sp.child("configMap").child("name"), ""));
+                        errs.push(FieldError::required(
+                            &sp.child("configMap").child("name"),
+                            "",
+                        ));
                     }
-                    validate_key_to_paths(cm.items.as_deref(), &sp.child("configMap").child("items"), errs);
+                    validate_key_to_paths(
+                        cm.items.as_deref(),
+                        &sp.child("configMap").child("items"),
+                        errs,
+                    );
                 }
                 if let Some(d) = &src.downward_api {
                     k += 1;
                     for (j, item) in d.items.iter().flatten().enumerate() {
-                        validate_downward_file(item, &sp.child("downwardAPI").child("items").index(j), errs);
+                        validate_downward_file(
+                            item,
+                            &sp.child("downwardAPI").child("items").index(j),
+                            errs,
+                        );
                     }
                 }
                 if let Some(t) = &src.service_account_token {
@@ -1251,7 +1354,10 @@ fn validate_volume_source(v: &Volume, path: &Path, errs: &mut Errs) {
                     k += 1;
                 }
                 if k > 1 {
-                    errs.push(FieldError::forbidden(&sp, "may not specify more than 1 volume type per source"));
+                    errs.push(FieldError::forbidden(
+                        &sp,
+                        "may not specify more than 1 volume type per source",
+                    ));
                 }
             }
         }
@@ -1265,7 +1371,11 @@ fn validate_volume_source(v: &Volume, path: &Path, errs: &mut Errs) {
             if x.path.is_empty() {
                 errs.push(FieldError::required(&p.child("path"), ""));
             } else if !x.path.starts_with('/') {
-                errs.push(FieldError::invalid(&p.child("path"), &x.path, "must be an absolute path"));
+                errs.push(FieldError::invalid(
+                    &p.child("path"),
+                    &x.path,
+                    "must be an absolute path",
+                ));
             }
         }
     }
@@ -1296,7 +1406,12 @@ fn validate_volume_source(v: &Volume, path: &Path, errs: &mut Errs) {
             if s(&x.reference).is_empty() {
                 errs.push(FieldError::required(&p.child("reference"), ""));
             }
-            optional_enum(x.pull_policy.as_deref(), PULL_POLICIES, &p.child("pullPolicy"), errs);
+            optional_enum(
+                x.pull_policy.as_deref(),
+                PULL_POLICIES,
+                &p.child("pullPolicy"),
+                errs,
+            );
         }
     }
     for (present, field) in [
@@ -1392,7 +1507,10 @@ fn validate_downward_file(
             errs,
         );
     } else {
-        errs.push(FieldError::required(path, "one of fieldRef and resourceFieldRef is required"));
+        errs.push(FieldError::required(
+            path,
+            "one of fieldRef and resourceFieldRef is required",
+        ));
     }
     validate_mode(f.mode, &path.child("mode"), errs);
 }
@@ -1448,12 +1566,20 @@ fn validate_node_selector_requirement(r: &NodeSelectorRequirement, path: &Path, 
                 ));
             }
         }
-        op => errs.push(FieldError::invalid(&path.child("operator"), op, "not a valid selector operator")),
+        op => errs.push(FieldError::invalid(
+            &path.child("operator"),
+            op,
+            "not a valid selector operator",
+        )),
     }
     meta::validate_label_name(&r.key, &path.child("key"), errs);
 }
 
-fn validate_node_field_selector_requirement(r: &NodeSelectorRequirement, path: &Path, errs: &mut Errs) {
+fn validate_node_field_selector_requirement(
+    r: &NodeSelectorRequirement,
+    path: &Path,
+    errs: &mut Errs,
+) {
     match r.operator.as_str() {
         "In" | "NotIn" => {
             if r.values.as_ref().map_or(0, |v| v.len()) != 1 {
@@ -1463,14 +1589,26 @@ fn validate_node_field_selector_requirement(r: &NodeSelectorRequirement, path: &
                 ));
             }
         }
-        op => errs.push(FieldError::invalid(&path.child("operator"), op, "not a valid selector operator")),
+        op => errs.push(FieldError::invalid(
+            &path.child("operator"),
+            op,
+            "not a valid selector operator",
+        )),
     }
     if r.key != "metadata.name" {
-        errs.push(FieldError::invalid(&path.child("key"), &r.key, "not a valid field selector key"));
+        errs.push(FieldError::invalid(
+            &path.child("key"),
+            &r.key,
+            "not a valid field selector key",
+        ));
     }
 }
 
-fn validate_node_selector_term(t: &k8s_openapi::api::core::v1::NodeSelectorTerm, path: &Path, errs: &mut Errs) {
+fn validate_node_selector_term(
+    t: &k8s_openapi::api::core::v1::NodeSelectorTerm,
+    path: &Path,
+    errs: &mut Errs,
+) {
     for (i, r) in t.match_expressions.iter().flatten().enumerate() {
         validate_node_selector_requirement(r, &path.child("matchExpressions").index(i), errs);
     }
@@ -1483,7 +1621,10 @@ fn validate_node_selector_term(t: &k8s_openapi::api::core::v1::NodeSelectorTerm,
 pub(crate) fn validate_node_selector(ns: &NodeSelector, path: &Path, errs: &mut Errs) {
     let tp = path.child("nodeSelectorTerms");
     if ns.node_selector_terms.is_empty() {
-        errs.push(FieldError::required(&tp, "must have at least one node selector term"));
+        errs.push(FieldError::required(
+            &tp,
+            "must have at least one node selector term",
+        ));
     }
     for (i, t) in ns.node_selector_terms.iter().enumerate() {
         validate_node_selector_term(t, &tp.index(i), errs);
@@ -1498,10 +1639,18 @@ fn validate_pod_affinity_term(t: &PodAffinityTerm, path: &Path, errs: &mut Errs)
         meta::validate_label_selector(sel, &path.child("namespaceSelector"), errs);
     }
     for n in t.namespaces.iter().flatten() {
-        push_msgs(names::is_dns1123_label(n), &path.child("namespace"), n, errs);
+        push_msgs(
+            names::is_dns1123_label(n),
+            &path.child("namespace"),
+            n,
+            errs,
+        );
     }
     if t.topology_key.is_empty() {
-        errs.push(FieldError::required(&path.child("topologyKey"), "can not be empty"));
+        errs.push(FieldError::required(
+            &path.child("topologyKey"),
+            "can not be empty",
+        ));
     } else {
         meta::validate_label_name(&t.topology_key, &path.child("topologyKey"), errs);
     }
@@ -1517,25 +1666,59 @@ fn validate_affinity(a: &Affinity, path: &Path, errs: &mut Errs) {
     if let Some(na) = &a.node_affinity {
         let p = path.child("nodeAffinity");
         if let Some(r) = &na.required_during_scheduling_ignored_during_execution {
-            validate_node_selector(r, &p.child("requiredDuringSchedulingIgnoredDuringExecution"), errs);
+            validate_node_selector(
+                r,
+                &p.child("requiredDuringSchedulingIgnoredDuringExecution"),
+                errs,
+            );
         }
-        for (i, t) in na.preferred_during_scheduling_ignored_during_execution.iter().flatten().enumerate() {
-            let tp = p.child("preferredDuringSchedulingIgnoredDuringExecution").index(i);
+        for (i, t) in na
+            .preferred_during_scheduling_ignored_during_execution
+            .iter()
+            .flatten()
+            .enumerate()
+        {
+            let tp = p
+                .child("preferredDuringSchedulingIgnoredDuringExecution")
+                .index(i);
             validate_weight(t.weight, &tp.child("weight"), errs);
             validate_node_selector_term(&t.preference, &tp.child("preference"), errs);
         }
     }
     for (aff, field) in [
-        (a.pod_affinity.as_ref().map(|x| (&x.required_during_scheduling_ignored_during_execution, &x.preferred_during_scheduling_ignored_during_execution)), "podAffinity"),
-        (a.pod_anti_affinity.as_ref().map(|x| (&x.required_during_scheduling_ignored_during_execution, &x.preferred_during_scheduling_ignored_during_execution)), "podAntiAffinity"),
+        (
+            a.pod_affinity.as_ref().map(|x| {
+                (
+                    &x.required_during_scheduling_ignored_during_execution,
+                    &x.preferred_during_scheduling_ignored_during_execution,
+                )
+            }),
+            "podAffinity",
+        ),
+        (
+            a.pod_anti_affinity.as_ref().map(|x| {
+                (
+                    &x.required_during_scheduling_ignored_during_execution,
+                    &x.preferred_during_scheduling_ignored_during_execution,
+                )
+            }),
+            "podAntiAffinity",
+        ),
     ] {
         let Some((req, pref)) = aff else { continue };
         let p = path.child(field);
         for (i, t) in req.iter().flatten().enumerate() {
-            validate_pod_affinity_term(t, &p.child("requiredDuringSchedulingIgnoredDuringExecution").index(i), errs);
+            validate_pod_affinity_term(
+                t,
+                &p.child("requiredDuringSchedulingIgnoredDuringExecution")
+                    .index(i),
+                errs,
+            );
         }
         for (i, t) in pref.iter().flatten().enumerate() {
-            let tp = p.child("preferredDuringSchedulingIgnoredDuringExecution").index(i);
+            let tp = p
+                .child("preferredDuringSchedulingIgnoredDuringExecution")
+                .index(i);
             validate_weight(t.weight, &tp.child("weight"), errs);
             validate_pod_affinity_term(&t.pod_affinity_term, &tp.child("podAffinityTerm"), errs);
         }
@@ -1585,7 +1768,11 @@ pub(crate) fn validate_tolerations(ts: &[Toleration], path: &Path, errs: &mut Er
             "Equal" | "" => {
                 let msgs = names::is_valid_label_value(s(&t.value));
                 if !msgs.is_empty() {
-                    errs.push(FieldError::invalid(&ip.child("operator"), s(&t.value), msgs.join(";")));
+                    errs.push(FieldError::invalid(
+                        &ip.child("operator"),
+                        s(&t.value),
+                        msgs.join(";"),
+                    ));
                 }
             }
             "Exists" => {
@@ -1597,11 +1784,19 @@ pub(crate) fn validate_tolerations(ts: &[Toleration], path: &Path, errs: &mut Er
                     ));
                 }
             }
-            other => errs.push(FieldError::not_supported(&ip.child("operator"), other, &["Equal", "Exists"])),
+            other => errs.push(FieldError::not_supported(
+                &ip.child("operator"),
+                other,
+                &["Equal", "Exists"],
+            )),
         }
         let effect = s(&t.effect);
         if !effect.is_empty() && !TAINT_EFFECTS.contains(&effect) {
-            errs.push(FieldError::not_supported(&ip.child("effect"), effect, TAINT_EFFECTS));
+            errs.push(FieldError::not_supported(
+                &ip.child("effect"),
+                effect,
+                TAINT_EFFECTS,
+            ));
         }
     }
 }
@@ -1610,10 +1805,17 @@ fn validate_topology_spread(cs: &[TopologySpreadConstraint], path: &Path, errs: 
     for (i, c) in cs.iter().enumerate() {
         let ip = path.index(i);
         if c.max_skew <= 0 {
-            errs.push(FieldError::invalid(&ip.child("maxSkew"), c.max_skew, "must be greater than zero"));
+            errs.push(FieldError::invalid(
+                &ip.child("maxSkew"),
+                c.max_skew,
+                "must be greater than zero",
+            ));
         }
         if c.topology_key.is_empty() {
-            errs.push(FieldError::required(&ip.child("topologyKey"), "can not be empty"));
+            errs.push(FieldError::required(
+                &ip.child("topologyKey"),
+                "can not be empty",
+            ));
         } else {
             meta::validate_label_name(&c.topology_key, &ip.child("topologyKey"), errs);
         }
@@ -1625,10 +1827,9 @@ fn validate_topology_spread(cs: &[TopologySpreadConstraint], path: &Path, errs: 
                 &["DoNotSchedule", "ScheduleAnyway"],
             ));
         }
-        if cs[i + 1..]
-            .iter()
-            .any(|o| o.topology_key == c.topology_key && o.when_unsatisfiable == c.when_unsatisfiable)
-        {
+        if cs[i + 1..].iter().any(|o| {
+            o.topology_key == c.topology_key && o.when_unsatisfiable == c.when_unsatisfiable
+        }) {
             errs.push(FieldError::duplicate(
                 &ip.child("{topologyKey, whenUnsatisfiable}"),
                 format!("{{{}, {}}}", c.topology_key, c.when_unsatisfiable),
@@ -1636,7 +1837,11 @@ fn validate_topology_spread(cs: &[TopologySpreadConstraint], path: &Path, errs: 
         }
         if let Some(md) = c.min_domains {
             if md <= 0 {
-                errs.push(FieldError::invalid(&ip.child("minDomains"), md, "must be greater than zero"));
+                errs.push(FieldError::invalid(
+                    &ip.child("minDomains"),
+                    md,
+                    "must be greater than zero",
+                ));
             } else if wu != "DoNotSchedule" {
                 errs.push(FieldError::invalid(
                     &ip.child("minDomains"),
@@ -1645,7 +1850,10 @@ fn validate_topology_spread(cs: &[TopologySpreadConstraint], path: &Path, errs: 
                 ));
             }
         }
-        for (v, f) in [(&c.node_affinity_policy, "nodeAffinityPolicy"), (&c.node_taints_policy, "nodeTaintsPolicy")] {
+        for (v, f) in [
+            (&c.node_affinity_policy, "nodeAffinityPolicy"),
+            (&c.node_taints_policy, "nodeTaintsPolicy"),
+        ] {
             optional_enum(v.as_deref(), &["Honor", "Ignore"], &ip.child(f), errs);
         }
         if let Some(sel) = &c.label_selector {
@@ -1684,7 +1892,11 @@ fn validate_dns_config(spec: &PodSpec, path: &Path, errs: &mut Errs) {
     }
     for (i, n) in ns.iter().enumerate() {
         if names::parse_ip(n).is_none() {
-            errs.push(FieldError::invalid(&path.child("nameservers").index(i), n, names::IP_ERROR));
+            errs.push(FieldError::invalid(
+                &path.child("nameservers").index(i),
+                n,
+                names::IP_ERROR,
+            ));
         }
     }
     let searches = c.searches.as_deref().unwrap_or(&[]);
@@ -1698,12 +1910,20 @@ fn validate_dns_config(spec: &PodSpec, path: &Path, errs: &mut Errs) {
     for (i, sp) in searches.iter().enumerate() {
         let trimmed = sp.strip_suffix('.').unwrap_or(sp);
         if trimmed != "." && !trimmed.is_empty() {
-            push_msgs(names::is_dns1123_subdomain(trimmed), &path.child("searches").index(i), sp, errs);
+            push_msgs(
+                names::is_dns1123_subdomain(trimmed),
+                &path.child("searches").index(i),
+                sp,
+                errs,
+            );
         }
     }
     for (i, o) in c.options.iter().flatten().enumerate() {
         if s(&o.name).is_empty() {
-            errs.push(FieldError::required(&path.child("options").index(i), "Option.Name must not be empty"));
+            errs.push(FieldError::required(
+                &path.child("options").index(i),
+                "Option.Name must not be empty",
+            ));
         }
     }
 }
@@ -1742,7 +1962,11 @@ fn validate_containers(spec: &PodSpec, volumes: &VolumeMap<'_>, path: &Path, err
         let mut restart_always = false;
         if let Some(rp) = c.restart_policy.as_deref() {
             if rp != "Always" {
-                errs.push(FieldError::not_supported(&ip.child("restartPolicy"), rp, &["Always"]));
+                errs.push(FieldError::not_supported(
+                    &ip.child("restartPolicy"),
+                    rp,
+                    &["Always"],
+                ));
             }
             restart_always = rp == "Always";
         }
@@ -1783,13 +2007,21 @@ fn validate_containers(spec: &PodSpec, volumes: &VolumeMap<'_>, path: &Path, err
     if spec.host_network == Some(true) {
         for (list, field) in [
             (&spec.containers, "containers"),
-            (spec.init_containers.as_ref().unwrap_or(&Vec::new()), "initContainers"),
+            (
+                spec.init_containers.as_ref().unwrap_or(&Vec::new()),
+                "initContainers",
+            ),
         ] {
             for (ci, c) in list.iter().enumerate() {
                 for (pi, p) in c.ports.iter().flatten().enumerate() {
                     if p.host_port.unwrap_or(0) != p.container_port {
                         errs.push(FieldError::invalid(
-                            &path.child(field).index(ci).child("ports").index(pi).child("containerPort"),
+                            &path
+                                .child(field)
+                                .index(ci)
+                                .child("ports")
+                                .index(pi)
+                                .child("containerPort"),
                             p.container_port,
                             "must match `hostPort` when `hostNetwork` is true",
                         ));
@@ -1802,7 +2034,11 @@ fn validate_containers(spec: &PodSpec, volumes: &VolumeMap<'_>, path: &Path, err
 
 /// `ValidatePodSpec`.
 pub(crate) fn validate_pod_spec(spec: &PodSpec, path: &Path, errs: &mut Errs) {
-    let volumes = validate_volumes(spec.volumes.as_deref().unwrap_or(&[]), &path.child("volumes"), errs);
+    let volumes = validate_volumes(
+        spec.volumes.as_deref().unwrap_or(&[]),
+        &path.child("volumes"),
+        errs,
+    );
     validate_containers(spec, &volumes, path, errs);
     for (i, c) in spec.ephemeral_containers.iter().flatten().enumerate() {
         let ip = path.child("ephemeralContainers").index(i);
@@ -1815,9 +2051,23 @@ pub(crate) fn validate_pod_spec(spec: &PodSpec, path: &Path, errs: &mut Errs) {
             errs.push(FieldError::required(&ip.child("image"), ""));
         }
     }
-    required_enum(s(&spec.restart_policy), RESTART_POLICIES, &path.child("restartPolicy"), errs);
-    required_enum(s(&spec.dns_policy), DNS_POLICIES, &path.child("dnsPolicy"), errs);
-    meta::validate_labels(spec.node_selector.as_ref(), &path.child("nodeSelector"), errs);
+    required_enum(
+        s(&spec.restart_policy),
+        RESTART_POLICIES,
+        &path.child("restartPolicy"),
+        errs,
+    );
+    required_enum(
+        s(&spec.dns_policy),
+        DNS_POLICIES,
+        &path.child("dnsPolicy"),
+        errs,
+    );
+    meta::validate_labels(
+        spec.node_selector.as_ref(),
+        &path.child("nodeSelector"),
+        errs,
+    );
     if let Some(sc) = &spec.security_context {
         let p = path.child("securityContext");
         validate_id(sc.fs_group, &p.child("fsGroup"), errs);
@@ -1845,7 +2095,11 @@ pub(crate) fn validate_pod_spec(spec: &PodSpec, path: &Path, errs: &mut Errs) {
             &p.child("supplementalGroupsPolicy"),
             errs,
         );
-        validate_seccomp(sc.seccomp_profile.as_ref(), &p.child("seccompProfile"), errs);
+        validate_seccomp(
+            sc.seccomp_profile.as_ref(),
+            &p.child("seccompProfile"),
+            errs,
+        );
         for (i, sy) in sc.sysctls.iter().flatten().enumerate() {
             let sp = p.child("sysctls").index(i);
             if sy.name.is_empty() {
@@ -1858,7 +2112,11 @@ pub(crate) fn validate_pod_spec(spec: &PodSpec, path: &Path, errs: &mut Errs) {
     }
     validate_dns_config(spec, &path.child("dnsConfig"), errs);
     for (i, g) in spec.readiness_gates.iter().flatten().enumerate() {
-        meta::validate_label_name(&g.condition_type, &path.child("readinessGates").index(i).child("conditionType"), errs);
+        meta::validate_label_name(
+            &g.condition_type,
+            &path.child("readinessGates").index(i).child("conditionType"),
+            errs,
+        );
     }
     let mut gates = BTreeSet::new();
     for (i, g) in spec.scheduling_gates.iter().flatten().enumerate() {
@@ -1875,11 +2133,21 @@ pub(crate) fn validate_pod_spec(spec: &PodSpec, path: &Path, errs: &mut Errs) {
     );
     let san = s(&spec.service_account_name);
     if !san.is_empty() {
-        push_msgs(names::name_is_dns_subdomain(san, false), &path.child("serviceAccountName"), san, errs);
+        push_msgs(
+            names::name_is_dns_subdomain(san, false),
+            &path.child("serviceAccountName"),
+            san,
+            errs,
+        );
     }
     let nn = s(&spec.node_name);
     if !nn.is_empty() {
-        push_msgs(names::name_is_dns_subdomain(nn, false), &path.child("nodeName"), nn, errs);
+        push_msgs(
+            names::name_is_dns_subdomain(nn, false),
+            &path.child("nodeName"),
+            nn,
+            errs,
+        );
     }
     if let Some(ads) = spec.active_deadline_seconds {
         if !(1..=i64::from(i32::MAX)).contains(&ads) {
@@ -1904,7 +2172,11 @@ pub(crate) fn validate_pod_spec(spec: &PodSpec, path: &Path, errs: &mut Errs) {
     for (i, ha) in spec.host_aliases.iter().flatten().enumerate() {
         let hp = path.child("hostAliases").index(i);
         if names::parse_ip(&ha.ip).is_none() {
-            errs.push(FieldError::invalid(&hp.child("ip"), &ha.ip, names::IP_ERROR));
+            errs.push(FieldError::invalid(
+                &hp.child("ip"),
+                &ha.ip,
+                names::IP_ERROR,
+            ));
         }
         for (j, h) in ha.hostnames.iter().flatten().enumerate() {
             dns_label_or_subdomain(h, &hp.child("hostnames").index(j), errs);
@@ -1912,10 +2184,20 @@ pub(crate) fn validate_pod_spec(spec: &PodSpec, path: &Path, errs: &mut Errs) {
     }
     let pcn = s(&spec.priority_class_name);
     if !pcn.is_empty() {
-        push_msgs(names::name_is_dns_subdomain(pcn, false), &path.child("priorityClassName"), pcn, errs);
+        push_msgs(
+            names::name_is_dns_subdomain(pcn, false),
+            &path.child("priorityClassName"),
+            pcn,
+            errs,
+        );
     }
     if let Some(rc) = &spec.runtime_class_name {
-        push_msgs(names::name_is_dns_subdomain(rc, false), &path.child("runtimeClassName"), rc, errs);
+        push_msgs(
+            names::name_is_dns_subdomain(rc, false),
+            &path.child("runtimeClassName"),
+            rc,
+            errs,
+        );
     }
     optional_enum(
         spec.preemption_policy.as_deref(),
@@ -1932,7 +2214,11 @@ pub(crate) fn validate_pod_spec(spec: &PodSpec, path: &Path, errs: &mut Errs) {
     }
     if let Some(os) = &spec.os {
         if !["linux", "windows"].contains(&os.name.as_str()) {
-            errs.push(FieldError::not_supported(&path.child("os").child("name"), &os.name, &["linux", "windows"]));
+            errs.push(FieldError::not_supported(
+                &path.child("os").child("name"),
+                &os.name,
+                &["linux", "windows"],
+            ));
         }
     }
 }
@@ -1950,7 +2236,11 @@ pub(crate) fn validate_template(t: &PodTemplateSpec, path: &Path, errs: &mut Err
     match &t.spec {
         Some(spec) => {
             validate_pod_spec(spec, &path.child("spec"), errs);
-            if spec.ephemeral_containers.as_ref().is_some_and(|e| !e.is_empty()) {
+            if spec
+                .ephemeral_containers
+                .as_ref()
+                .is_some_and(|e| !e.is_empty())
+            {
                 errs.push(FieldError::forbidden(
                     &path.child("spec").child("ephemeralContainers"),
                     "ephemeral containers not allowed in pod template",
@@ -1966,8 +2256,15 @@ pub(crate) fn validate_pod(pod: &Pod, errs: &mut Errs) {
     let spec = pod.spec.clone().unwrap_or_default();
     let sp = Path::new("spec");
     validate_pod_spec(&spec, &sp, errs);
-    if spec.ephemeral_containers.as_ref().is_some_and(|e| !e.is_empty()) {
-        errs.push(FieldError::forbidden(&sp.child("ephemeralContainers"), "cannot be set on create"));
+    if spec
+        .ephemeral_containers
+        .as_ref()
+        .is_some_and(|e| !e.is_empty())
+    {
+        errs.push(FieldError::forbidden(
+            &sp.child("ephemeralContainers"),
+            "cannot be set on create",
+        ));
     }
     validate_pod_status_ips(pod, errs);
 }
@@ -2046,12 +2343,18 @@ pub(crate) fn validate_pod_update(new: &Pod, old: &Pod, errs: &mut Errs) {
         ),
     ] {
         if n.len() != o.len() {
-            errs.push(FieldError::forbidden(&sp.child(field), "pod updates may not add or remove containers"));
+            errs.push(FieldError::forbidden(
+                &sp.child(field),
+                "pod updates may not add or remove containers",
+            ));
             return;
         }
         for (i, c) in n.iter().enumerate() {
             if s(&c.image).is_empty() {
-                errs.push(FieldError::required(&sp.child(field).index(i).child("image"), ""));
+                errs.push(FieldError::required(
+                    &sp.child(field).index(i).child("image"),
+                    "",
+                ));
             }
         }
     }
@@ -2100,10 +2403,19 @@ pub(crate) fn validate_pod_update(new: &Pod, old: &Pod, errs: &mut Errs) {
         }
     }
     // Only removals of scheduling gates.
-    let old_gates: BTreeSet<&str> = os.scheduling_gates.iter().flatten().map(|g| g.name.as_str()).collect();
+    let old_gates: BTreeSet<&str> = os
+        .scheduling_gates
+        .iter()
+        .flatten()
+        .map(|g| g.name.as_str())
+        .collect();
     for g in ns.scheduling_gates.iter().flatten() {
         if !old_gates.contains(g.name.as_str()) {
-            errs.push(FieldError::forbidden(&sp.child("schedulingGates"), "only deletion is allowed, but found new scheduling gate 'foo'".replace("foo", &g.name)));
+            errs.push(FieldError::forbidden(
+                &sp.child("schedulingGates"),
+                "only deletion is allowed, but found new scheduling gate 'foo'"
+                    .replace("foo", &g.name),
+            ));
         }
     }
     // Everything else must be unchanged.
@@ -2155,19 +2467,46 @@ pub(crate) fn validate_pod_status_update(new: &Pod, old: &Pod, errs: &mut Errs) 
     let st = new.status.clone().unwrap_or_default();
     for (i, c) in st.conditions.iter().flatten().enumerate() {
         if !POD_CONDITIONS.contains(&c.type_.as_str()) {
-            meta::validate_label_name(&c.type_, &Path::new("status").child("conditions").index(i).child("type"), errs);
+            meta::validate_label_name(
+                &c.type_,
+                &Path::new("status")
+                    .child("conditions")
+                    .index(i)
+                    .child("type"),
+                errs,
+            );
         }
     }
     let sp = Path::new("status");
-    let nn = new.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
-    let on = old.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
+    let nn = new
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .unwrap_or_default();
+    let on = old
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .unwrap_or_default();
     if nn != on {
-        errs.push(FieldError::forbidden(&sp.child("nodeName"), "may not be changed directly"));
+        errs.push(FieldError::forbidden(
+            &sp.child("nodeName"),
+            "may not be changed directly",
+        ));
     }
     let nom = s(&st.nominated_node_name);
-    let old_nom = old.status.as_ref().map(|x| s(&x.nominated_node_name)).unwrap_or("");
+    let old_nom = old
+        .status
+        .as_ref()
+        .map(|x| s(&x.nominated_node_name))
+        .unwrap_or("");
     if nom != old_nom && !nom.is_empty() {
-        push_msgs(names::name_is_dns_subdomain(nom, false), &sp.child("nominatedNodeName"), nom, errs);
+        push_msgs(
+            names::name_is_dns_subdomain(nom, false),
+            &sp.child("nominatedNodeName"),
+            nom,
+            errs,
+        );
     }
     validate_pod_status_ips(new, errs);
 }

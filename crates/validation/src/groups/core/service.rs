@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::super::{default_opt, default_str, dns_label, dns_subdomain, push_msgs, required_enum, s};
+use super::super::{
+    default_opt, default_str, dns_label, dns_subdomain, push_msgs, required_enum, s,
+};
 use crate::error::{BadValue, FieldError, go_quote, go_string_slice};
 use crate::meta::{self, Errs};
 use crate::names;
@@ -26,7 +28,9 @@ pub(crate) fn default_service(svc: &mut Service) {
     let spec = svc.spec.get_or_insert_with(Default::default);
     default_str(&mut spec.session_affinity, "None");
     if s(&spec.session_affinity) == "ClientIP" {
-        let cfg = spec.session_affinity_config.get_or_insert_with(Default::default);
+        let cfg = spec
+            .session_affinity_config
+            .get_or_insert_with(Default::default);
         let cip = cfg.client_ip.get_or_insert_with(Default::default);
         default_opt(&mut cip.timeout_seconds, 10800);
     }
@@ -110,19 +114,45 @@ fn validate_service_port(
             errs.push(FieldError::duplicate(&path.child("name"), name));
         }
     }
-    push_msgs(names::is_valid_port_num(sp.port.into()), &path.child("port"), sp.port, errs);
-    required_enum(s(&sp.protocol), &["SCTP", "TCP", "UDP"], &path.child("protocol"), errs);
+    push_msgs(
+        names::is_valid_port_num(sp.port.into()),
+        &path.child("port"),
+        sp.port,
+        errs,
+    );
+    required_enum(
+        s(&sp.protocol),
+        &["SCTP", "TCP", "UDP"],
+        &path.child("protocol"),
+        errs,
+    );
     match &sp.target_port {
-        Some(IntOrString::Int(i)) => {
-            push_msgs(names::is_valid_port_num((*i).into()), &path.child("targetPort"), *i, errs)
-        }
-        Some(IntOrString::String(t)) => {
-            push_msgs(names::is_valid_port_name(t), &path.child("targetPort"), t, errs)
-        }
-        None => push_msgs(names::is_valid_port_num(0), &path.child("targetPort"), 0, errs),
+        Some(IntOrString::Int(i)) => push_msgs(
+            names::is_valid_port_num((*i).into()),
+            &path.child("targetPort"),
+            *i,
+            errs,
+        ),
+        Some(IntOrString::String(t)) => push_msgs(
+            names::is_valid_port_name(t),
+            &path.child("targetPort"),
+            t,
+            errs,
+        ),
+        None => push_msgs(
+            names::is_valid_port_num(0),
+            &path.child("targetPort"),
+            0,
+            errs,
+        ),
     }
     if let Some(ap) = &sp.app_protocol {
-        push_msgs(names::is_qualified_name(ap), &path.child("appProtocol"), ap, errs);
+        push_msgs(
+            names::is_qualified_name(ap),
+            &path.child("appProtocol"),
+            ap,
+            errs,
+        );
     }
 }
 
@@ -138,7 +168,11 @@ fn validate_cluster_ips(spec: &ServiceSpec, errs: &mut Errs) {
         if cips.is_empty() {
             errs.push(FieldError::required(&cips_path, ""));
         } else if cips[0] != cip {
-            errs.push(FieldError::invalid(&cips_path, go_string_slice(Some(cips)), "first value must match `clusterIP`"));
+            errs.push(FieldError::invalid(
+                &cips_path,
+                go_string_slice(Some(cips)),
+                "first value must match `clusterIP`",
+            ));
         }
     } else if !cips.is_empty() {
         errs.push(FieldError::invalid(
@@ -151,7 +185,11 @@ fn validate_cluster_ips(spec: &ServiceSpec, errs: &mut Errs) {
     let mut seen = BTreeSet::new();
     for (i, f) in spec.ip_families.iter().flatten().enumerate() {
         if f != "IPv4" && f != "IPv6" {
-            errs.push(FieldError::not_supported(&fam_path.index(i), f, &["IPv4", "IPv6"]));
+            errs.push(FieldError::not_supported(
+                &fam_path.index(i),
+                f,
+                &["IPv4", "IPv6"],
+            ));
         }
         if !seen.insert(f) {
             errs.push(FieldError::duplicate(&fam_path.index(i), f));
@@ -160,7 +198,11 @@ fn validate_cluster_ips(spec: &ServiceSpec, errs: &mut Errs) {
     if let Some(p) = &spec.ip_family_policy {
         let supported = ["PreferDualStack", "RequireDualStack", "SingleStack"];
         if !supported.contains(&p.as_str()) {
-            errs.push(FieldError::not_supported(&sp.child("ipFamilyPolicy"), p, &supported));
+            errs.push(FieldError::not_supported(
+                &sp.child("ipFamilyPolicy"),
+                p,
+                &supported,
+            ));
         }
     }
     let mut invalid = false;
@@ -178,12 +220,20 @@ fn validate_cluster_ips(spec: &ServiceSpec, errs: &mut Errs) {
         }
         if names::parse_ip(ip).is_none() {
             invalid = true;
-            errs.push(FieldError::invalid(&cips_path.index(i), ip, names::IP_ERROR));
+            errs.push(FieldError::invalid(
+                &cips_path.index(i),
+                ip,
+                names::IP_ERROR,
+            ));
         }
     }
     if cips.len() > 2 {
         invalid = true;
-        errs.push(FieldError::invalid(&cips_path, go_string_slice(Some(cips)), "may only hold up to 2 values"));
+        errs.push(FieldError::invalid(
+            &cips_path,
+            go_string_slice(Some(cips)),
+            "may only hold up to 2 values",
+        ));
     }
     if invalid {
         return;
@@ -220,7 +270,9 @@ fn validate_cluster_ips(spec: &ServiceSpec, errs: &mut Errs) {
         }
     }
     let policy = spec.ip_family_policy.as_deref().unwrap_or("");
-    if policy == "SingleStack" && (cips.len() > 1 || spec.ip_families.as_ref().is_some_and(|f| f.len() > 1)) {
+    if policy == "SingleStack"
+        && (cips.len() > 1 || spec.ip_families.as_ref().is_some_and(|f| f.len() > 1))
+    {
         if cips.len() > 1 {
             errs.push(FieldError::invalid(
                 &cips_path,
@@ -257,13 +309,22 @@ pub(crate) fn validate_service(svc: &Service, errs: &mut Errs) {
         }
         "ExternalName" => {
             if !cips.is_empty() {
-                errs.push(FieldError::forbidden(&sp.child("clusterIPs"), "may not be set for ExternalName services"));
+                errs.push(FieldError::forbidden(
+                    &sp.child("clusterIPs"),
+                    "may not be set for ExternalName services",
+                ));
             }
             if spec.ip_families.as_ref().is_some_and(|f| !f.is_empty()) {
-                errs.push(FieldError::forbidden(&sp.child("ipFamilies"), "may not be set for ExternalName services"));
+                errs.push(FieldError::forbidden(
+                    &sp.child("ipFamilies"),
+                    "may not be set for ExternalName services",
+                ));
             }
             if spec.ip_family_policy.is_some() {
-                errs.push(FieldError::forbidden(&sp.child("ipFamilyPolicy"), "may not be set for ExternalName services"));
+                errs.push(FieldError::forbidden(
+                    &sp.child("ipFamilyPolicy"),
+                    "may not be set for ExternalName services",
+                ));
             }
             let en = s(&spec.external_name);
             let cname = en.strip_suffix('.').unwrap_or(en);
@@ -277,20 +338,34 @@ pub(crate) fn validate_service(svc: &Service, errs: &mut Errs) {
     }
     let mut port_names = BTreeSet::new();
     for (i, p) in ports.iter().enumerate() {
-        validate_service_port(p, ports.len() > 1, &mut port_names, &sp.child("ports").index(i), errs);
+        validate_service_port(
+            p,
+            ports.len() > 1,
+            &mut port_names,
+            &sp.child("ports").index(i),
+            errs,
+        );
     }
     if spec.selector.is_some() {
         meta::validate_labels(spec.selector.as_ref(), &sp.child("selector"), errs);
     }
     let aff = s(&spec.session_affinity);
-    required_enum(aff, &["ClientIP", "None"], &sp.child("sessionAffinity"), errs);
+    required_enum(
+        aff,
+        &["ClientIP", "None"],
+        &sp.child("sessionAffinity"),
+        errs,
+    );
     if aff == "ClientIP" {
         let t = spec
             .session_affinity_config
             .as_ref()
             .and_then(|c| c.client_ip.as_ref())
             .and_then(|c| c.timeout_seconds);
-        let tp = sp.child("sessionAffinityConfig").child("clientIP").child("timeoutSeconds");
+        let tp = sp
+            .child("sessionAffinityConfig")
+            .child("clientIP")
+            .child("timeoutSeconds");
         match t {
             None => errs.push(FieldError::required(&tp, "")),
             Some(t) if !(1..=86400).contains(&t) => errs.push(FieldError::invalid(
@@ -311,15 +386,27 @@ pub(crate) fn validate_service(svc: &Service, errs: &mut Errs) {
         let ipp = sp.child("externalIPs").index(i);
         match names::parse_ip(ip) {
             None => errs.push(FieldError::invalid(&ipp, ip, names::IP_ERROR)),
-            Some(a) if a.is_unspecified() => errs.push(FieldError::invalid(&ipp, ip, "may not be unspecified (0.0.0.0)")),
-            Some(a) if a.is_loopback() => errs.push(FieldError::invalid(&ipp, ip, "may not be in the loopback range (127.0.0.0/8, ::1/128)")),
+            Some(a) if a.is_unspecified() => errs.push(FieldError::invalid(
+                &ipp,
+                ip,
+                "may not be unspecified (0.0.0.0)",
+            )),
+            Some(a) if a.is_loopback() => errs.push(FieldError::invalid(
+                &ipp,
+                ip,
+                "may not be in the loopback range (127.0.0.0/8, ::1/128)",
+            )),
             _ => {}
         }
     }
     if ty.is_empty() {
         errs.push(FieldError::required(&sp.child("type"), ""));
     } else if !SERVICE_TYPES.contains(&ty) {
-        errs.push(FieldError::not_supported(&sp.child("type"), ty, SERVICE_TYPES));
+        errs.push(FieldError::not_supported(
+            &sp.child("type"),
+            ty,
+            SERVICE_TYPES,
+        ));
     }
     if ty == "ClusterIP" {
         for (i, p) in ports.iter().enumerate() {
@@ -338,7 +425,10 @@ pub(crate) fn validate_service(svc: &Service, errs: &mut Errs) {
             continue;
         }
         if !node_ports.insert((s(&p.protocol).to_string(), np)) {
-            errs.push(FieldError::duplicate(&sp.child("ports").index(i).child("nodePort"), np));
+            errs.push(FieldError::duplicate(
+                &sp.child("ports").index(i).child("nodePort"),
+                np,
+            ));
         }
     }
     let mut port_keys = BTreeSet::new();
@@ -350,10 +440,17 @@ pub(crate) fn validate_service(svc: &Service, errs: &mut Errs) {
             ));
         }
     }
-    if let Some(ranges) = spec.load_balancer_source_ranges.as_ref().filter(|r| !r.is_empty()) {
+    if let Some(ranges) = spec
+        .load_balancer_source_ranges
+        .as_ref()
+        .filter(|r| !r.is_empty())
+    {
         let fp = sp.child("LoadBalancerSourceRanges");
         if ty != "LoadBalancer" {
-            errs.push(FieldError::forbidden(&fp, "may only be used when `type` is 'LoadBalancer'"));
+            errs.push(FieldError::forbidden(
+                &fp,
+                "may only be used when `type` is 'LoadBalancer'",
+            ));
         }
         for (i, r) in ranges.iter().enumerate() {
             let r = r.trim();
@@ -369,7 +466,10 @@ pub(crate) fn validate_service(svc: &Service, errs: &mut Errs) {
         ));
     }
     if ty == "LoadBalancer" && spec.allocate_load_balancer_node_ports.is_none() {
-        errs.push(FieldError::required(&Path::new("allocateLoadBalancerNodePorts"), ""));
+        errs.push(FieldError::required(
+            &Path::new("allocateLoadBalancerNodePorts"),
+            "",
+        ));
     }
     if let Some(lbc) = &spec.load_balancer_class {
         if ty != "LoadBalancer" {
@@ -378,7 +478,12 @@ pub(crate) fn validate_service(svc: &Service, errs: &mut Errs) {
                 "may only be used when service type is 'LoadBalancer'",
             ));
         } else {
-            push_msgs(names::is_qualified_name(lbc), &sp.child("loadBalancerClass"), lbc, errs);
+            push_msgs(
+                names::is_qualified_name(lbc),
+                &sp.child("loadBalancerClass"),
+                lbc,
+                errs,
+            );
         }
     }
     // External traffic policy.
@@ -388,7 +493,11 @@ pub(crate) fn validate_service(svc: &Service, errs: &mut Errs) {
         if etp.is_empty() {
             errs.push(FieldError::required(&sp.child("externalTrafficPolicy"), ""));
         } else if etp != "Cluster" && etp != "Local" {
-            errs.push(FieldError::not_supported(&sp.child("externalTrafficPolicy"), etp, &["Cluster", "Local"]));
+            errs.push(FieldError::not_supported(
+                &sp.child("externalTrafficPolicy"),
+                etp,
+                &["Cluster", "Local"],
+            ));
         }
     } else if !etp.is_empty() {
         errs.push(FieldError::invalid(
@@ -405,7 +514,12 @@ pub(crate) fn validate_service(svc: &Service, errs: &mut Errs) {
                 "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'",
             ));
         } else {
-            push_msgs(names::is_valid_port_num(hc.into()), &sp.child("healthCheckNodePort"), hc, errs);
+            push_msgs(
+                names::is_valid_port_num(hc.into()),
+                &sp.child("healthCheckNodePort"),
+                hc,
+                errs,
+            );
         }
     }
     // Internal traffic policy.
@@ -423,7 +537,11 @@ pub(crate) fn validate_service(svc: &Service, errs: &mut Errs) {
     if let Some(td) = &spec.traffic_distribution {
         let supported = ["PreferClose"];
         if !supported.contains(&td.as_str()) {
-            errs.push(FieldError::not_supported(&sp.child("trafficDistribution"), td, &supported));
+            errs.push(FieldError::not_supported(
+                &sp.child("trafficDistribution"),
+                td,
+                &supported,
+            ));
         }
     }
 }
@@ -442,15 +560,27 @@ pub(crate) fn validate_service_update(new: &Service, old: &Service, errs: &mut E
         if n.len() == o.len() {
             for (i, ip) in o.iter().enumerate() {
                 if ip != &n[i] {
-                    errs.push(FieldError::invalid(&cp.index(i), bad(), "may not change once set"));
+                    errs.push(FieldError::invalid(
+                        &cp.index(i),
+                        bad(),
+                        "may not change once set",
+                    ));
                 }
             }
         } else if o.len() > n.len() {
             if n.is_empty() {
-                errs.push(FieldError::invalid(&cp.index(0), bad(), "primary clusterIP can not be unset"));
+                errs.push(FieldError::invalid(
+                    &cp.index(0),
+                    bad(),
+                    "primary clusterIP can not be unset",
+                ));
             }
             if !o.is_empty() && !n.is_empty() && n[0] != o[0] {
-                errs.push(FieldError::invalid(&cp.index(0), bad(), "may not change once set"));
+                errs.push(FieldError::invalid(
+                    &cp.index(0),
+                    bad(),
+                    "may not change once set",
+                ));
             }
             if n.len() == 1 && ns.ip_family_policy.as_deref() != Some("SingleStack") {
                 errs.push(FieldError::invalid(
@@ -460,19 +590,34 @@ pub(crate) fn validate_service_update(new: &Service, old: &Service, errs: &mut E
                 ));
             }
         } else if !o.is_empty() && n[0] != o[0] {
-            errs.push(FieldError::invalid(&cp.index(0), bad(), "may not change once set"));
+            errs.push(FieldError::invalid(
+                &cp.index(0),
+                bad(),
+                "may not change once set",
+            ));
         }
         let nf = ns.ip_families.as_deref().unwrap_or(&[]);
         let of = os.ip_families.as_deref().unwrap_or(&[]);
         let fp = Path::new("spec").child("ipFamilies");
         if !of.is_empty() && !nf.is_empty() && of[0] != nf[0] {
-            errs.push(FieldError::invalid(&fp.index(0), &nf[0], "may not change once set"));
+            errs.push(FieldError::invalid(
+                &fp.index(0),
+                &nf[0],
+                "may not change once set",
+            ));
         }
         if nf.len() == 2 && of.len() == 2 && nf[1] != of[1] {
-            errs.push(FieldError::invalid(&fp.index(1), &nf[1], "may not change once set"));
+            errs.push(FieldError::invalid(
+                &fp.index(1),
+                &nf[1],
+                "may not change once set",
+            ));
         }
     }
-    if ty_o == "LoadBalancer" && ty_n == "LoadBalancer" && ns.load_balancer_class != os.load_balancer_class {
+    if ty_o == "LoadBalancer"
+        && ty_n == "LoadBalancer"
+        && ns.load_balancer_class != os.load_balancer_class
+    {
         errs.push(FieldError::invalid(
             &Path::new("spec").child("loadBalancerClass"),
             ns.load_balancer_class.clone(),
@@ -485,25 +630,44 @@ pub(crate) fn validate_service_update(new: &Service, old: &Service, errs: &mut E
 /// `ValidateServiceStatusUpdate` (beyond ObjectMeta).
 pub(crate) fn validate_service_status(new: &Service, _old: &Service, errs: &mut Errs) {
     let p = Path::new("status").child("loadBalancer").child("ingress");
-    let st = new.status.as_ref().and_then(|s| s.load_balancer.as_ref()).and_then(|l| l.ingress.as_ref());
+    let st = new
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|l| l.ingress.as_ref());
     for (i, ing) in st.into_iter().flatten().enumerate() {
         let ip = p.index(i);
         if let Some(a) = ing.ip.as_deref().filter(|a| !a.is_empty()) {
             if names::parse_ip(a).is_none() {
-                errs.push(FieldError::invalid(&ip.child("ip"), a, "must be a valid IP address"));
+                errs.push(FieldError::invalid(
+                    &ip.child("ip"),
+                    a,
+                    "must be a valid IP address",
+                ));
             }
         }
         if let Some(h) = ing.hostname.as_deref().filter(|h| !h.is_empty()) {
             dns_subdomain(h, &ip.child("hostname"), errs);
             if names::parse_ip(h).is_some() {
-                errs.push(FieldError::invalid(&ip.child("hostname"), h, "must be a DNS name, not an IP address"));
+                errs.push(FieldError::invalid(
+                    &ip.child("hostname"),
+                    h,
+                    "must be a DNS name, not an IP address",
+                ));
             }
         }
         if let Some(m) = ing.ip_mode.as_deref() {
             if ing.ip.as_deref().unwrap_or("").is_empty() {
-                errs.push(FieldError::forbidden(&ip.child("ipMode"), "may not be specified when `ip` is not set"));
+                errs.push(FieldError::forbidden(
+                    &ip.child("ipMode"),
+                    "may not be specified when `ip` is not set",
+                ));
             } else if m != "VIP" && m != "Proxy" {
-                errs.push(FieldError::not_supported(&ip.child("ipMode"), m, &["Proxy", "VIP"]));
+                errs.push(FieldError::not_supported(
+                    &ip.child("ipMode"),
+                    m,
+                    &["Proxy", "VIP"],
+                ));
             }
         }
     }

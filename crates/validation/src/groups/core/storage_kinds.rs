@@ -18,7 +18,12 @@ use crate::names;
 use crate::path::Path;
 use crate::quantity::Quantity;
 
-const ACCESS_MODES: &[&str] = &["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"];
+const ACCESS_MODES: &[&str] = &[
+    "ReadOnlyMany",
+    "ReadWriteMany",
+    "ReadWriteOnce",
+    "ReadWriteOncePod",
+];
 const VOLUME_MODES: &[&str] = &["Block", "Filesystem"];
 
 /// PVC spec defaults (`volumeMode: Filesystem`, resource lists rounded).
@@ -63,14 +68,21 @@ fn validate_access_modes(modes: &[String], path: &Path, errs: &mut Errs) {
         }
     }
     if rwop && other {
-        errs.push(FieldError::forbidden(path, "may not use ReadWriteOncePod with other access modes"));
+        errs.push(FieldError::forbidden(
+            path,
+            "may not use ReadWriteOncePod with other access modes",
+        ));
     }
 }
 
 fn positive_quantity(q: &K8sQuantity, path: &Path, errs: &mut Errs) -> bool {
     match Quantity::parse(&q.0) {
         Ok(v) if v.nanos() <= 0 => {
-            errs.push(FieldError::invalid(path, v.canonical(), "must be greater than zero"));
+            errs.push(FieldError::invalid(
+                path,
+                v.canonical(),
+                "must be greater than zero",
+            ));
             false
         }
         _ => true,
@@ -81,14 +93,22 @@ fn positive_quantity(q: &K8sQuantity, path: &Path, errs: &mut Errs) -> bool {
 pub(crate) fn validate_pvc_spec(spec: &PersistentVolumeClaimSpec, path: &Path, errs: &mut Errs) {
     let modes = spec.access_modes.as_deref().unwrap_or(&[]);
     if modes.is_empty() {
-        errs.push(FieldError::required(&path.child("accessModes"), "at least 1 access mode is required"));
+        errs.push(FieldError::required(
+            &path.child("accessModes"),
+            "at least 1 access mode is required",
+        ));
     }
     if let Some(sel) = &spec.selector {
         meta::validate_label_selector(sel, &path.child("selector"), errs);
     }
     validate_access_modes(modes, &path.child("accessModes"), errs);
     let sp = path.child("resources").key("storage");
-    match spec.resources.as_ref().and_then(|r| r.requests.as_ref()).and_then(|r| r.get("storage")) {
+    match spec
+        .resources
+        .as_ref()
+        .and_then(|r| r.requests.as_ref())
+        .and_then(|r| r.get("storage"))
+    {
         None => errs.push(FieldError::required(&sp, "")),
         Some(q) => {
             if positive_quantity(q, &sp, errs) {
@@ -97,11 +117,20 @@ pub(crate) fn validate_pvc_spec(spec: &PersistentVolumeClaimSpec, path: &Path, e
         }
     }
     if let Some(sc) = spec.storage_class_name.as_deref().filter(|s| !s.is_empty()) {
-        push_msgs(names::name_is_dns_subdomain(sc, false), &path.child("storageClassName"), sc, errs);
+        push_msgs(
+            names::name_is_dns_subdomain(sc, false),
+            &path.child("storageClassName"),
+            sc,
+            errs,
+        );
     }
     if let Some(vm) = spec.volume_mode.as_deref() {
         if !VOLUME_MODES.contains(&vm) {
-            errs.push(FieldError::not_supported(&path.child("volumeMode"), vm, VOLUME_MODES));
+            errs.push(FieldError::not_supported(
+                &path.child("volumeMode"),
+                vm,
+                VOLUME_MODES,
+            ));
         }
     }
     for (ds, field) in [(&spec.data_source, "dataSource")] {
@@ -115,7 +144,11 @@ pub(crate) fn validate_pvc_spec(spec: &PersistentVolumeClaimSpec, path: &Path, e
             }
             let group = s(&ds.api_group);
             if group.is_empty() && ds.kind != "PersistentVolumeClaim" {
-                errs.push(FieldError::invalid(&p, ds.kind.clone(), "must be 'PersistentVolumeClaim' when referencing the default apiGroup"));
+                errs.push(FieldError::invalid(
+                    &p,
+                    ds.kind.clone(),
+                    "must be 'PersistentVolumeClaim' when referencing the default apiGroup",
+                ));
             }
         }
     }
@@ -132,7 +165,11 @@ pub(crate) fn validate_pvc_spec(spec: &PersistentVolumeClaimSpec, path: &Path, e
 
 /// `ValidatePersistentVolumeClaim` (beyond ObjectMeta).
 pub(crate) fn validate_pvc(pvc: &PersistentVolumeClaim, errs: &mut Errs) {
-    validate_pvc_spec(&pvc.spec.clone().unwrap_or_default(), &Path::new("spec"), errs);
+    validate_pvc_spec(
+        &pvc.spec.clone().unwrap_or_default(),
+        &Path::new("spec"),
+        errs,
+    );
 }
 
 fn storage_request(spec: &PersistentVolumeClaimSpec) -> Option<Quantity> {
@@ -144,7 +181,11 @@ fn storage_request(spec: &PersistentVolumeClaimSpec) -> Option<Quantity> {
 }
 
 /// `ValidatePersistentVolumeClaimUpdate` (beyond ObjectMeta).
-pub(crate) fn validate_pvc_update(new: &PersistentVolumeClaim, old: &PersistentVolumeClaim, errs: &mut Errs) {
+pub(crate) fn validate_pvc_update(
+    new: &PersistentVolumeClaim,
+    old: &PersistentVolumeClaim,
+    errs: &mut Errs,
+) {
     validate_pvc(new, errs);
     let ns = new.spec.clone().unwrap_or_default();
     let os = old.spec.clone().unwrap_or_default();
@@ -156,7 +197,12 @@ pub(crate) fn validate_pvc_update(new: &PersistentVolumeClaim, old: &PersistentV
     let bound = new.status.as_ref().map(|st| s(&st.phase)) == Some("Bound");
     if bound {
         if let Some(reqs) = n_clone.resources.as_mut().and_then(|r| r.requests.as_mut()) {
-            match os.resources.as_ref().and_then(|r| r.requests.as_ref()).and_then(|r| r.get("storage")) {
+            match os
+                .resources
+                .as_ref()
+                .and_then(|r| r.requests.as_ref())
+                .and_then(|r| r.get("storage"))
+            {
                 Some(q) => {
                     reqs.insert("storage".into(), q.clone());
                 }
@@ -196,7 +242,11 @@ pub(crate) fn validate_pvc_update(new: &PersistentVolumeClaim, old: &PersistentV
         }
     }
     if ns.volume_mode != os.volume_mode {
-        errs.push(FieldError::invalid(&Path::new("volumeMode"), ns.volume_mode.clone(), meta::IMMUTABLE));
+        errs.push(FieldError::invalid(
+            &Path::new("volumeMode"),
+            ns.volume_mode.clone(),
+            meta::IMMUTABLE,
+        ));
     }
 }
 
@@ -265,7 +315,13 @@ fn pv_sources(spec: &PersistentVolumeSpec) -> serde_json::Map<String, serde_json
 fn resource_list_text(m: &BTreeMap<String, K8sQuantity>) -> String {
     let inner: Vec<String> = m
         .iter()
-        .map(|(k, v)| format!("{}:{}", go_quote(k), go_quote(&crate::quantity::canonicalize(&v.0))))
+        .map(|(k, v)| {
+            format!(
+                "{}:{}",
+                go_quote(k),
+                go_quote(&crate::quantity::canonicalize(&v.0))
+            )
+        })
         .collect();
     format!("core.ResourceList{{{}}}", inner.join(", "))
 }
@@ -293,7 +349,11 @@ pub(crate) fn validate_pv(pv: &PersistentVolume, errs: &mut Errs) {
     for (k, q) in &cap {
         let kp = p.child("capacity").key(k);
         if Quantity::parse(&q.0).is_ok_and(|v| v.is_negative()) {
-            errs.push(FieldError::invalid(&kp, crate::quantity::canonicalize(&q.0), meta::NEGATIVE));
+            errs.push(FieldError::invalid(
+                &kp,
+                crate::quantity::canonicalize(&q.0),
+                meta::NEGATIVE,
+            ));
         }
         positive_quantity(q, &kp, errs);
     }
@@ -305,12 +365,20 @@ pub(crate) fn validate_pv(pv: &PersistentVolume, errs: &mut Errs) {
             &["Delete", "Recycle", "Retain"],
         ));
     }
-    if let Some(na) = spec.node_affinity.as_ref().and_then(|n| n.required.as_ref()) {
+    if let Some(na) = spec
+        .node_affinity
+        .as_ref()
+        .and_then(|n| n.required.as_ref())
+    {
         super::pod::validate_node_selector(na, &p.child("nodeAffinity").child("required"), errs);
     }
     if let Some(vm) = spec.volume_mode.as_deref() {
         if !VOLUME_MODES.contains(&vm) {
-            errs.push(FieldError::not_supported(&p.child("volumeMode"), vm, VOLUME_MODES));
+            errs.push(FieldError::not_supported(
+                &p.child("volumeMode"),
+                vm,
+                VOLUME_MODES,
+            ));
         }
     }
     let sources = pv_sources(&spec);
@@ -318,7 +386,10 @@ pub(crate) fn validate_pv(pv: &PersistentVolume, errs: &mut Errs) {
         errs.push(FieldError::required(&p, "must specify a volume type"));
     } else if sources.len() > 1 {
         for k in sources.keys().skip(1) {
-            errs.push(FieldError::forbidden(&p.child(k), "may not specify more than 1 volume type"));
+            errs.push(FieldError::forbidden(
+                &p.child(k),
+                "may not specify more than 1 volume type",
+            ));
         }
     }
     if let Some(hp) = &spec.host_path {
@@ -337,7 +408,10 @@ pub(crate) fn validate_pv(pv: &PersistentVolume, errs: &mut Errs) {
             errs.push(FieldError::required(&p.child("local").child("path"), ""));
         }
         if spec.node_affinity.is_none() {
-            errs.push(FieldError::required(&p.child("nodeAffinity"), "Local volume requires node affinity"));
+            errs.push(FieldError::required(
+                &p.child("nodeAffinity"),
+                "Local volume requires node affinity",
+            ));
         }
     }
     if let Some(n) = &spec.nfs {
@@ -360,7 +434,12 @@ pub(crate) fn validate_pv(pv: &PersistentVolume, errs: &mut Errs) {
         }
     }
     if let Some(sc) = spec.storage_class_name.as_deref().filter(|s| !s.is_empty()) {
-        push_msgs(names::name_is_dns_subdomain(sc, false), &p.child("storageClassName"), sc, errs);
+        push_msgs(
+            names::name_is_dns_subdomain(sc, false),
+            &p.child("storageClassName"),
+            sc,
+            errs,
+        );
     }
 }
 
@@ -375,12 +454,20 @@ pub(crate) fn validate_pv_update(new: &PersistentVolume, old: &PersistentVolume,
             &Path::new("spec").child("persistentvolumesource"),
             format!(
                 "spec.persistentvolumesource is immutable after creation\n{}",
-                diff_json(&serde_json::Value::Object(o), &serde_json::Value::Object(n), "core.PersistentVolumeSource")
+                diff_json(
+                    &serde_json::Value::Object(o),
+                    &serde_json::Value::Object(n),
+                    "core.PersistentVolumeSource"
+                )
             ),
         ));
     }
     if ns.volume_mode != os.volume_mode {
-        errs.push(FieldError::invalid(&Path::new("volumeMode"), ns.volume_mode.clone(), meta::IMMUTABLE));
+        errs.push(FieldError::invalid(
+            &Path::new("volumeMode"),
+            ns.volume_mode.clone(),
+            meta::IMMUTABLE,
+        ));
     }
     if os.node_affinity.is_some() && ns.node_affinity != os.node_affinity {
         errs.push(FieldError::invalid(
@@ -396,13 +483,21 @@ pub(crate) fn validate_pv_status(new: &PersistentVolume, _old: &PersistentVolume
     if let Some(ph) = new.status.as_ref().and_then(|st| st.phase.as_deref()) {
         let supported = ["Available", "Bound", "Failed", "Pending", "Released"];
         if !supported.contains(&ph) {
-            errs.push(FieldError::not_supported(&Path::new("status").child("phase"), ph, &supported));
+            errs.push(FieldError::not_supported(
+                &Path::new("status").child("phase"),
+                ph,
+                &supported,
+            ));
         }
     }
 }
 
 /// `ValidatePersistentVolumeClaimStatusUpdate` (beyond ObjectMeta).
-pub(crate) fn validate_pvc_status(new: &PersistentVolumeClaim, _old: &PersistentVolumeClaim, errs: &mut Errs) {
+pub(crate) fn validate_pvc_status(
+    new: &PersistentVolumeClaim,
+    _old: &PersistentVolumeClaim,
+    errs: &mut Errs,
+) {
     let st = new.status.clone().unwrap_or_default();
     let p = Path::new("status");
     if let Some(ph) = st.phase.as_deref() {
