@@ -158,10 +158,20 @@ impl Checker<'_> {
         }
     }
 
-    fn mismatch(&self, v: &Value, schema: &Value, owner: &str, path: &[String]) -> String {
+    fn mismatch(
+        &self,
+        v: &Value,
+        schema: &Value,
+        resolved: &Value,
+        owner: &str,
+        path: &[String],
+    ) -> String {
         let what = match v {
             Value::Number(n)
-                if matches!(schema.get("type").and_then(Value::as_str), Some("integer")) =>
+                if matches!(
+                    resolved.get("type").and_then(Value::as_str),
+                    Some("integer")
+                ) =>
             {
                 format!("number {n}")
             }
@@ -275,7 +285,7 @@ impl Checker<'_> {
             _ => false,
         };
         if !ok {
-            return Err(self.mismatch(v, resolved, owner, path));
+            return Err(self.mismatch(v, schema, resolved, owner, path));
         }
         match v {
             Value::Object(obj) => {
@@ -312,7 +322,7 @@ impl Checker<'_> {
 
 fn is_base64(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.len() % 4 != 0 {
+    if !b.len().is_multiple_of(4) {
         return false;
     }
     let pad = b.iter().rev().take_while(|&&c| c == b'=').count();

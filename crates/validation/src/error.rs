@@ -261,11 +261,9 @@ impl FieldError {
                 | ErrorType::TooLong
                 | ErrorType::InternalError
         );
-        if show_value {
-            if let Some(v) = self.bad_value.render() {
-                s.push_str(": ");
-                s.push_str(&v);
-            }
+        if show_value && let Some(v) = self.bad_value.render() {
+            s.push_str(": ");
+            s.push_str(&v);
         }
         if !self.detail.is_empty() {
             s.push_str(": ");
@@ -461,7 +459,7 @@ mod tests {
         let a = FieldError::required(&p.child("a"), "");
         let b = FieldError::required(&p.child("b"), "");
         assert_eq!(
-            format_invalid("apps", "Deployment", "web", &[a.clone()]),
+            format_invalid("apps", "Deployment", "web", std::slice::from_ref(&a)),
             "Deployment.apps \"web\" is invalid: spec.a: Required value"
         );
         assert_eq!(

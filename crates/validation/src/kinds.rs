@@ -70,12 +70,11 @@ fn keep_absent(input: &Value, out: &mut Value) {
         for p in parents {
             o = o.and_then(|x| x.get_mut(*p));
         }
-        if let Some(Value::Object(m)) = o {
-            if m.get(*last)
+        if let Some(Value::Object(m)) = o
+            && m.get(*last)
                 .is_some_and(|v| v.as_object().is_some_and(|x| x.is_empty()))
-            {
-                m.remove(*last);
-            }
+        {
+            m.remove(*last);
         }
     }
 }

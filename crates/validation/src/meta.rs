@@ -204,24 +204,25 @@ fn validate_managed_fields(meta: &ObjectMeta, path: &Path, errs: &mut Errs) {
                 "must be `Apply` or `Update`",
             )),
         }
-        if let Some(ft) = mf.fields_type.as_deref() {
-            if !ft.is_empty() && ft != "FieldsV1" {
-                errs.push(FieldError::invalid(
-                    &p.child("fieldsType"),
-                    ft,
-                    "must be `FieldsV1`",
-                ));
-            }
+        if let Some(ft) = mf.fields_type.as_deref()
+            && !ft.is_empty()
+            && ft != "FieldsV1"
+        {
+            errs.push(FieldError::invalid(
+                &p.child("fieldsType"),
+                ft,
+                "must be `FieldsV1`",
+            ));
         }
-        if let Some(m) = mf.manager.as_deref() {
-            if m.len() > 128 {
-                errs.push(FieldError::too_long(&p.child("manager"), "", 128));
-            }
+        if let Some(m) = mf.manager.as_deref()
+            && m.len() > 128
+        {
+            errs.push(FieldError::too_long(&p.child("manager"), "", 128));
         }
-        if let Some(s) = mf.subresource.as_deref() {
-            if s.len() > 256 {
-                errs.push(FieldError::too_long(&p.child("subresource"), s, 256));
-            }
+        if let Some(s) = mf.subresource.as_deref()
+            && s.len() > 256
+        {
+            errs.push(FieldError::too_long(&p.child("subresource"), s, 256));
         }
     }
 }
@@ -315,7 +316,7 @@ pub fn validate_object_meta_update(
             if !old_f.contains(f) {
                 errs.push(FieldError::forbidden(
                     &path.child("finalizers"),
-                    format!("no new finalizers can be added if the object is being deleted, found new finalizers {}", go_string_slice_text(&[f.clone()])),
+                    format!("no new finalizers can be added if the object is being deleted, found new finalizers {}", go_string_slice_text(std::slice::from_ref(f))),
                 ));
             }
         }

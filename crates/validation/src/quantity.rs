@@ -206,13 +206,13 @@ impl Quantity {
         let abs = self.nanos.unsigned_abs();
         let mut format = self.format;
         if format == Format::BinarySi {
-            let whole = abs % (NANO as u128) == 0;
+            let whole = abs.is_multiple_of(NANO as u128);
             if abs < 1024 * NANO as u128 || !whole {
                 format = Format::DecimalSi;
             } else {
                 let mut units = abs / NANO as u128;
                 let mut exp = 0;
-                while exp < 6 && units % 1024 == 0 {
+                while exp < 6 && units.is_multiple_of(1024) {
                     units /= 1024;
                     exp += 1;
                 }
@@ -222,7 +222,7 @@ impl Quantity {
         }
         let mut mantissa = abs;
         let mut exp: i32 = -9;
-        while mantissa % 10 == 0 {
+        while mantissa.is_multiple_of(10) {
             mantissa /= 10;
             exp += 1;
         }

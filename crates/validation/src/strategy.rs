@@ -57,10 +57,10 @@ fn meta(v: &mut Value) -> Option<&mut Map<String, Value>> {
 /// `metadata.uid` (Jobs derive their selector from it), before [`crate::validate_create`].
 pub fn prepare_for_create(gvk: Gvk<'_>, obj_v: &mut Value) {
     let r = rules(gvk);
-    if r.generation {
-        if let Some(m) = meta(obj_v) {
-            m.insert("generation".into(), json!(1));
-        }
+    if r.generation
+        && let Some(m) = meta(obj_v)
+    {
+        m.insert("generation".into(), json!(1));
     }
     let initial_status = match (gvk.group, gvk.kind) {
         ("", "Pod") => Some(json!({"phase": "Pending", "qosClass": pod_qos(obj_v)})),
@@ -92,10 +92,10 @@ pub fn prepare_for_create(gvk: Gvk<'_>, obj_v: &mut Value) {
                 let spec = o.entry("spec").or_insert_with(|| json!({}));
                 if let Some(spec) = spec.as_object_mut() {
                     let f = spec.entry("finalizers").or_insert_with(|| json!([]));
-                    if let Some(list) = f.as_array_mut() {
-                        if !list.iter().any(|x| x == "kubernetes") {
-                            list.push(json!("kubernetes"));
-                        }
+                    if let Some(list) = f.as_array_mut()
+                        && !list.iter().any(|x| x == "kubernetes")
+                    {
+                        list.push(json!("kubernetes"));
                     }
                 }
             }
@@ -120,13 +120,13 @@ pub fn prepare_for_create(gvk: Gvk<'_>, obj_v: &mut Value) {
 pub fn prepare_for_update(gvk: Gvk<'_>, new: &mut Value, old: &Value) {
     copy_system_meta(new, old);
     let r = rules(gvk);
-    if r.status {
-        if let Some(o) = obj(new) {
-            match old.get("status") {
-                Some(st) => o.insert("status".into(), st.clone()),
-                None => o.remove("status"),
-            };
-        }
+    if r.status
+        && let Some(o) = obj(new)
+    {
+        match old.get("status") {
+            Some(st) => o.insert("status".into(), st.clone()),
+            None => o.remove("status"),
+        };
     }
     if gvk.group.is_empty() && gvk.kind == "Namespace" {
         let f = old.pointer("/spec/finalizers").cloned();
@@ -199,10 +199,10 @@ fn copy_system_meta(new: &mut Value, old: &Value) {
         return;
     };
     let Some(m) = meta(new) else { return };
-    if m.get("uid").is_none_or(|v| v.is_null() || v == "") {
-        if let Some(u) = om.get("uid") {
-            m.insert("uid".into(), u.clone());
-        }
+    if m.get("uid").is_none_or(|v| v.is_null() || v == "")
+        && let Some(u) = om.get("uid")
+    {
+        m.insert("uid".into(), u.clone());
     }
     for k in [
         "creationTimestamp",
@@ -244,15 +244,15 @@ fn patch_service_allocations(new: &mut Value, old: &Value) {
                 }
             }
         }
-        if empty(ns.get("ipFamilies")) {
-            if let Some(v) = os.get("ipFamilies") {
-                spec.insert("ipFamilies".into(), v.clone());
-            }
+        if empty(ns.get("ipFamilies"))
+            && let Some(v) = os.get("ipFamilies")
+        {
+            spec.insert("ipFamilies".into(), v.clone());
         }
-        if ns.get("ipFamilyPolicy").is_none() {
-            if let Some(v) = os.get("ipFamilyPolicy") {
-                spec.insert("ipFamilyPolicy".into(), v.clone());
-            }
+        if ns.get("ipFamilyPolicy").is_none()
+            && let Some(v) = os.get("ipFamilyPolicy")
+        {
+            spec.insert("ipFamilyPolicy".into(), v.clone());
         }
     }
     let node_port_types = ["NodePort", "LoadBalancer"];
@@ -272,10 +272,9 @@ fn patch_service_allocations(new: &mut Value, old: &Value) {
                     .iter()
                     .find(|op| key(op) == key(p))
                     .and_then(|op| op.get("nodePort"))
+                    && let Some(po) = p.as_object_mut()
                 {
-                    if let Some(po) = p.as_object_mut() {
-                        po.insert("nodePort".into(), np.clone());
-                    }
+                    po.insert("nodePort".into(), np.clone());
                 }
             }
         }
@@ -284,10 +283,9 @@ fn patch_service_allocations(new: &mut Value, old: &Value) {
             .and_then(Value::as_i64)
             .unwrap_or(0)
             == 0
+            && let Some(h) = os.get("healthCheckNodePort")
         {
-            if let Some(h) = os.get("healthCheckNodePort") {
-                spec.insert("healthCheckNodePort".into(), h.clone());
-            }
+            spec.insert("healthCheckNodePort".into(), h.clone());
         }
     }
 }

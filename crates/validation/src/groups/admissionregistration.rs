@@ -200,24 +200,24 @@ fn validate_url(url: &str, path: &Path, errs: &mut Errs) {
             "user information is not permitted in the URL",
         ));
     }
-    if let Some((_, frag)) = tail.split_once('#') {
-        if !frag.is_empty() {
-            errs.push(FieldError::invalid(
-                path,
-                frag,
-                "fragments are not permitted in the URL",
-            ));
-        }
+    if let Some((_, frag)) = tail.split_once('#')
+        && !frag.is_empty()
+    {
+        errs.push(FieldError::invalid(
+            path,
+            frag,
+            "fragments are not permitted in the URL",
+        ));
     }
     let no_frag = tail.split('#').next().unwrap_or("");
-    if let Some((_, q)) = no_frag.split_once('?') {
-        if !q.is_empty() {
-            errs.push(FieldError::invalid(
-                path,
-                q,
-                "query parameters are not permitted in the URL",
-            ));
-        }
+    if let Some((_, q)) = no_frag.split_once('?')
+        && !q.is_empty()
+    {
+        errs.push(FieldError::invalid(
+            path,
+            q,
+            "query parameters are not permitted in the URL",
+        ));
     }
 }
 
@@ -289,23 +289,25 @@ fn validate_hook(h: &Hook<'_>, path: &Path, errs: &mut Errs) {
     for (i, r) in h.rules.into_iter().flatten().enumerate() {
         validate_rule(r, &path.child("rules").index(i), errs);
     }
-    if let Some(f) = h.failure_policy {
-        if f != "Fail" && f != "Ignore" {
-            errs.push(FieldError::not_supported(
-                &path.child("failurePolicy"),
-                f,
-                &["Fail", "Ignore"],
-            ));
-        }
+    if let Some(f) = h.failure_policy
+        && f != "Fail"
+        && f != "Ignore"
+    {
+        errs.push(FieldError::not_supported(
+            &path.child("failurePolicy"),
+            f,
+            &["Fail", "Ignore"],
+        ));
     }
-    if let Some(m) = h.match_policy {
-        if m != "Equivalent" && m != "Exact" {
-            errs.push(FieldError::not_supported(
-                &path.child("matchPolicy"),
-                m,
-                &["Equivalent", "Exact"],
-            ));
-        }
+    if let Some(m) = h.match_policy
+        && m != "Equivalent"
+        && m != "Exact"
+    {
+        errs.push(FieldError::not_supported(
+            &path.child("matchPolicy"),
+            m,
+            &["Equivalent", "Exact"],
+        ));
     }
     if h.side_effects.is_empty() {
         errs.push(FieldError::required(
@@ -319,14 +321,14 @@ fn validate_hook(h: &Hook<'_>, path: &Path, errs: &mut Errs) {
             &["None", "NoneOnDryRun"],
         ));
     }
-    if let Some(t) = h.timeout {
-        if !(1..=30).contains(&t) {
-            errs.push(FieldError::invalid(
-                &path.child("timeoutSeconds"),
-                t,
-                "the timeout value must be between 1 and 30 seconds",
-            ));
-        }
+    if let Some(t) = h.timeout
+        && !(1..=30).contains(&t)
+    {
+        errs.push(FieldError::invalid(
+            &path.child("timeoutSeconds"),
+            t,
+            "the timeout value must be between 1 and 30 seconds",
+        ));
     }
     if let Some(s) = h.ns_sel {
         meta::validate_label_selector(s, &path.child("namespaceSelector"), errs);
@@ -421,14 +423,15 @@ fn validate_mwc(c: &adm::MutatingWebhookConfiguration, errs: &mut Errs) {
             versions: &w.admission_review_versions,
         };
         validate_hook(&h, &p, errs);
-        if let Some(r) = w.reinvocation_policy.as_deref() {
-            if r != "IfNeeded" && r != "Never" {
-                errs.push(FieldError::not_supported(
-                    &p.child("reinvocationPolicy"),
-                    r,
-                    &["IfNeeded", "Never"],
-                ));
-            }
+        if let Some(r) = w.reinvocation_policy.as_deref()
+            && r != "IfNeeded"
+            && r != "Never"
+        {
+            errs.push(FieldError::not_supported(
+                &p.child("reinvocationPolicy"),
+                r,
+                &["IfNeeded", "Never"],
+            ));
         }
         validate_review_versions(h.versions, &p.child("admissionReviewVersions"), errs);
     }

@@ -37,10 +37,10 @@ fn default_crd(c: &mut ext::CustomResourceDefinition) {
         default_opt(&mut svc.port, 443);
     }
     let status = c.status.get_or_insert_with(Default::default);
-    if status.stored_versions.as_ref().is_none_or(|v| v.is_empty()) {
-        if let Some(v) = spec.versions.iter().find(|v| v.storage) {
-            status.stored_versions = Some(vec![v.name.clone()]);
-        }
+    if status.stored_versions.as_ref().is_none_or(|v| v.is_empty())
+        && let Some(v) = spec.versions.iter().find(|v| v.storage)
+    {
+        status.stored_versions = Some(vec![v.name.clone()]);
     }
 }
 
@@ -291,14 +291,15 @@ fn validate_crd(c: &ext::CustomResourceDefinition, errs: &mut Errs) {
                 ));
             }
         }
-        if let Some(sv) = spec.versions.iter().find(|v| v.storage) {
-            if !stored.is_empty() && !stored.contains(&sv.name) {
-                errs.push(FieldError::invalid(
-                    &stp,
-                    go_string_slice(Some(stored)),
-                    format!("must have the storage version {}", sv.name),
-                ));
-            }
+        if let Some(sv) = spec.versions.iter().find(|v| v.storage)
+            && !stored.is_empty()
+            && !stored.contains(&sv.name)
+        {
+            errs.push(FieldError::invalid(
+                &stp,
+                go_string_slice(Some(stored)),
+                format!("must have the storage version {}", sv.name),
+            ));
         }
     }
 }

@@ -385,10 +385,10 @@ fn default_stateful_set(ss: &mut apps::StatefulSet) {
         us.type_ = Some("RollingUpdate".into());
         default_opt(&mut us.rolling_update, Default::default());
     }
-    if s(&us.type_) == "RollingUpdate" {
-        if let Some(ru) = &mut us.rolling_update {
-            default_opt(&mut ru.partition, 0);
-        }
+    if s(&us.type_) == "RollingUpdate"
+        && let Some(ru) = &mut us.rolling_update
+    {
+        default_opt(&mut ru.partition, 0);
     }
     let rp = spec
         .persistent_volume_claim_retention_policy

@@ -38,14 +38,14 @@ fn validate_scale_target(kind: &str, name: &str, path: &Path, errs: &mut Errs) -
 }
 
 fn validate_replicas(min: Option<i32>, max: i32, sp: &Path, errs: &mut Errs) {
-    if let Some(m) = min {
-        if m < 1 {
-            errs.push(FieldError::invalid(
-                &sp.child("minReplicas"),
-                m,
-                "must be greater than or equal to 1",
-            ));
-        }
+    if let Some(m) = min
+        && m < 1
+    {
+        errs.push(FieldError::invalid(
+            &sp.child("minReplicas"),
+            m,
+            "must be greater than or equal to 1",
+        ));
     }
     if max < 1 {
         errs.push(FieldError::invalid(
@@ -54,14 +54,14 @@ fn validate_replicas(min: Option<i32>, max: i32, sp: &Path, errs: &mut Errs) {
             "must be greater than 0",
         ));
     }
-    if let Some(m) = min {
-        if max < m {
-            errs.push(FieldError::invalid(
-                &sp.child("maxReplicas"),
-                max,
-                "must be greater than or equal to `minReplicas`",
-            ));
-        }
+    if let Some(m) = min
+        && max < m
+    {
+        errs.push(FieldError::invalid(
+            &sp.child("maxReplicas"),
+            max,
+            "must be greater than or equal to `minReplicas`",
+        ));
     }
 }
 
@@ -82,16 +82,15 @@ fn validate_v1(h: &v1::HorizontalPodAutoscaler, errs: &mut Errs) {
         &sp.child("scaleTargetRef"),
         errs,
     );
-    if ok {
-        if let Some(t) = spec.target_cpu_utilization_percentage {
-            if t < 1 {
-                errs.push(FieldError::invalid(
-                    &sp.child("targetCPUUtilizationPercentage"),
-                    t,
-                    "must be greater than 0",
-                ));
-            }
-        }
+    if ok
+        && let Some(t) = spec.target_cpu_utilization_percentage
+        && t < 1
+    {
+        errs.push(FieldError::invalid(
+            &sp.child("targetCPUUtilizationPercentage"),
+            t,
+            "must be greater than 0",
+        ));
     }
 }
 
@@ -247,24 +246,24 @@ fn validate_metric_target(t: &v2::MetricTarget, path: &Path, errs: &mut Errs) {
             "must set averageValue when type is AverageValue",
         ));
     }
-    if let Some(u) = t.average_utilization {
-        if u < 1 {
-            errs.push(FieldError::invalid(
-                &path.child("averageUtilization"),
-                u,
-                "must be greater than 0",
-            ));
-        }
+    if let Some(u) = t.average_utilization
+        && u < 1
+    {
+        errs.push(FieldError::invalid(
+            &path.child("averageUtilization"),
+            u,
+            "must be greater than 0",
+        ));
     }
     for (q, f) in [(&t.value, "value"), (&t.average_value, "averageValue")] {
-        if let Some(q) = q {
-            if Quantity::parse(&q.0).is_ok_and(|v| v.nanos() <= 0) {
-                errs.push(FieldError::invalid(
-                    &path.child(f),
-                    crate::quantity::canonicalize(&q.0),
-                    "must be positive",
-                ));
-            }
+        if let Some(q) = q
+            && Quantity::parse(&q.0).is_ok_and(|v| v.nanos() <= 0)
+        {
+            errs.push(FieldError::invalid(
+                &path.child(f),
+                crate::quantity::canonicalize(&q.0),
+                "must be positive",
+            ));
         }
     }
 }

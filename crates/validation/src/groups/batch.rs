@@ -38,10 +38,10 @@ fn default_job(job: &mut batch::Job) {
         .metadata
         .as_ref()
         .and_then(|m| m.labels.clone());
-    if let Some(l) = tlabels {
-        if job.metadata.labels.as_ref().is_none_or(|x| x.is_empty()) {
-            job.metadata.labels = Some(l);
-        }
+    if let Some(l) = tlabels
+        && job.metadata.labels.as_ref().is_none_or(|x| x.is_empty())
+    {
+        job.metadata.labels = Some(l);
     }
     default_opt(&mut spec.completion_mode, "NonIndexed".to_string());
     default_opt(&mut spec.suspend, false);
@@ -128,14 +128,14 @@ fn validate_job_spec_common(spec: &batch::JobSpec, sp: &Path, errs: &mut Errs) {
         meta::nonnegative(a, &sp.child("activeDeadlineSeconds"), errs);
     }
     let indexed = spec.completion_mode.as_deref() == Some("Indexed");
-    if let Some(b) = spec.backoff_limit_per_index {
-        if !indexed {
-            errs.push(FieldError::invalid(
-                &sp.child("backoffLimitPerIndex"),
-                b,
-                "requires indexed completion mode",
-            ));
-        }
+    if let Some(b) = spec.backoff_limit_per_index
+        && !indexed
+    {
+        errs.push(FieldError::invalid(
+            &sp.child("backoffLimitPerIndex"),
+            b,
+            "requires indexed completion mode",
+        ));
     }
     if let Some(m) = spec.max_failed_indexes {
         if spec.backoff_limit_per_index.is_none() {
@@ -144,14 +144,15 @@ fn validate_job_spec_common(spec: &batch::JobSpec, sp: &Path, errs: &mut Errs) {
                 "when maxFailedIndexes is specified",
             ));
         }
-        if let Some(c) = spec.completions {
-            if indexed && m > c {
-                errs.push(FieldError::invalid(
-                    &sp.child("maxFailedIndexes"),
-                    m,
-                    "must be less than or equal to completions",
-                ));
-            }
+        if let Some(c) = spec.completions
+            && indexed
+            && m > c
+        {
+            errs.push(FieldError::invalid(
+                &sp.child("maxFailedIndexes"),
+                m,
+                "must be less than or equal to completions",
+            ));
         }
     }
     if let Some(cm) = spec.completion_mode.as_deref() {
@@ -179,14 +180,14 @@ fn validate_job_spec_common(spec: &batch::JobSpec, sp: &Path, errs: &mut Errs) {
                 }
                 _ => {}
             }
-            if let Some(p) = spec.parallelism {
-                if p > MAX_PARALLELISM_INDEXED {
-                    errs.push(FieldError::invalid(
+            if let Some(p) = spec.parallelism
+                && p > MAX_PARALLELISM_INDEXED
+            {
+                errs.push(FieldError::invalid(
                         &sp.child("parallelism"),
                         p,
                         format!("must be less than or equal to {MAX_PARALLELISM_INDEXED} when completion mode is Indexed"),
                     ));
-                }
             }
         }
     }

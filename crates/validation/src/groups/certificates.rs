@@ -143,14 +143,14 @@ fn validate_csr(csr: &cert::CertificateSigningRequest, errs: &mut Errs) {
     } else {
         validate_signer_name(&spec.signer_name, &sp.child("signerName"), errs);
     }
-    if let Some(e) = spec.expiration_seconds {
-        if e < 600 {
-            errs.push(FieldError::invalid(
-                &sp.child("expirationSeconds"),
-                e,
-                "may not specify a duration less than 600 seconds (10 minutes)",
-            ));
-        }
+    if let Some(e) = spec.expiration_seconds
+        && e < 600
+    {
+        errs.push(FieldError::invalid(
+            &sp.child("expirationSeconds"),
+            e,
+            "may not specify a duration less than 600 seconds (10 minutes)",
+        ));
     }
     validate_conditions(csr, errs);
 }

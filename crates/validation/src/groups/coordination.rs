@@ -12,32 +12,32 @@ use crate::path::Path;
 fn validate_lease(l: &coordination::Lease, errs: &mut Errs) {
     let Some(spec) = &l.spec else { return };
     let sp = Path::new("spec");
-    if let Some(d) = spec.lease_duration_seconds {
-        if d <= 0 {
-            errs.push(FieldError::invalid(
-                &sp.child("leaseDurationSeconds"),
-                d,
-                "must be greater than 0",
-            ));
-        }
+    if let Some(d) = spec.lease_duration_seconds
+        && d <= 0
+    {
+        errs.push(FieldError::invalid(
+            &sp.child("leaseDurationSeconds"),
+            d,
+            "must be greater than 0",
+        ));
     }
-    if let Some(t) = spec.lease_transitions {
-        if t < 0 {
-            errs.push(FieldError::invalid(
-                &sp.child("leaseTransitions"),
-                t,
-                "must be greater than or equal to 0",
-            ));
-        }
+    if let Some(t) = spec.lease_transitions
+        && t < 0
+    {
+        errs.push(FieldError::invalid(
+            &sp.child("leaseTransitions"),
+            t,
+            "must be greater than or equal to 0",
+        ));
     }
-    if let Some(st) = spec.strategy.as_deref() {
-        if st != "OldestEmulationVersion" {
-            errs.push(FieldError::not_supported(
-                &sp.child("strategy"),
-                st,
-                &["OldestEmulationVersion"],
-            ));
-        }
+    if let Some(st) = spec.strategy.as_deref()
+        && st != "OldestEmulationVersion"
+    {
+        errs.push(FieldError::not_supported(
+            &sp.child("strategy"),
+            st,
+            &["OldestEmulationVersion"],
+        ));
     }
     if !s(&spec.preferred_holder).is_empty() && s(&spec.strategy).is_empty() {
         errs.push(FieldError::forbidden(

@@ -83,10 +83,10 @@ fn validate_slice(es: &discovery::EndpointSlice, errs: &mut Errs) {
             );
         }
         let tp = ip.child("deprecatedTopology");
-        if let Some(t) = &e.deprecated_topology {
-            if t.len() > 16 {
-                errs.push(FieldError::too_many(&tp, t.len(), 16));
-            }
+        if let Some(t) = &e.deprecated_topology
+            && t.len() > 16
+        {
+            errs.push(FieldError::too_many(&tp, t.len(), 16));
         }
         meta::validate_labels(e.deprecated_topology.as_ref(), &tp, errs);
         if let Some(h) = &e.hostname {

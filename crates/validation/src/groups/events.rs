@@ -61,14 +61,14 @@ fn validate_event(ev: &events::Event, errs: &mut Errs) {
         ns.clone(),
         errs,
     );
-    if let Some(series) = &ev.series {
-        if series.count < 2 {
-            errs.push(FieldError::invalid(
-                &Path::new("series.count"),
-                "",
-                "should be at least 2",
-            ));
-        }
+    if let Some(series) = &ev.series
+        && series.count < 2
+    {
+        errs.push(FieldError::invalid(
+            &Path::new("series.count"),
+            "",
+            "should be at least 2",
+        ));
     }
     let ty = s(&ev.type_);
     if ty != "Normal" && ty != "Warning" {

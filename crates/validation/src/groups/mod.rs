@@ -52,10 +52,10 @@ pub(crate) fn required_enum(value: &str, supported: &[&str], path: &Path, errs: 
 
 /// Checks an optional enum-like string field (only when set).
 pub(crate) fn optional_enum(value: Option<&str>, supported: &[&str], path: &Path, errs: &mut Errs) {
-    if let Some(v) = value {
-        if !supported.contains(&v) {
-            errs.push(FieldError::not_supported(path, v, supported));
-        }
+    if let Some(v) = value
+        && !supported.contains(&v)
+    {
+        errs.push(FieldError::not_supported(path, v, supported));
     }
 }
 
@@ -132,16 +132,15 @@ pub(crate) fn not_more_than_100_percent(
     errs: &mut Errs,
 ) {
     use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-    if let IntOrString::String(st) = v {
-        if let Some(p) = percent_value(st) {
-            if p > 100 {
-                errs.push(FieldError::invalid(
-                    path,
-                    p,
-                    "must not be greater than 100%",
-                ));
-            }
-        }
+    if let IntOrString::String(st) = v
+        && let Some(p) = percent_value(st)
+        && p > 100
+    {
+        errs.push(FieldError::invalid(
+            path,
+            p,
+            "must not be greater than 100%",
+        ));
     }
 }
 

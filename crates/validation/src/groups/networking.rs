@@ -246,14 +246,14 @@ fn validate_ingress_status(n: &net::Ingress, _o: &net::Ingress, errs: &mut Errs)
         .and_then(|s| s.load_balancer.as_ref())
         .and_then(|l| l.ingress.as_ref());
     for (i, x) in ing.into_iter().flatten().enumerate() {
-        if let Some(ip) = x.ip.as_deref().filter(|v| !v.is_empty()) {
-            if names::parse_ip(ip).is_none() {
-                errs.push(FieldError::invalid(
-                    &p.index(i).child("ip"),
-                    ip,
-                    "must be a valid IP address",
-                ));
-            }
+        if let Some(ip) = x.ip.as_deref().filter(|v| !v.is_empty())
+            && names::parse_ip(ip).is_none()
+        {
+            errs.push(FieldError::invalid(
+                &p.index(i).child("ip"),
+                ip,
+                "must be a valid IP address",
+            ));
         }
         if let Some(h) = x.hostname.as_deref().filter(|v| !v.is_empty()) {
             push_msgs(
@@ -381,14 +381,14 @@ fn default_network_policy(np: &mut net::NetworkPolicy) {
 }
 
 fn validate_np_port(p: &net::NetworkPolicyPort, path: &Path, errs: &mut Errs) {
-    if let Some(pr) = p.protocol.as_deref() {
-        if !["TCP", "UDP", "SCTP"].contains(&pr) {
-            errs.push(FieldError::not_supported(
-                &path.child("protocol"),
-                pr,
-                &["TCP", "UDP", "SCTP"],
-            ));
-        }
+    if let Some(pr) = p.protocol.as_deref()
+        && !["TCP", "UDP", "SCTP"].contains(&pr)
+    {
+        errs.push(FieldError::not_supported(
+            &path.child("protocol"),
+            pr,
+            &["TCP", "UDP", "SCTP"],
+        ));
     }
     match &p.port {
         Some(IntOrString::Int(port)) => {

@@ -77,14 +77,14 @@ fn validate_storage_class(sc: &st::StorageClass, errs: &mut Errs) {
             "key must not be empty",
         ));
     }
-    if let Some(rp) = sc.reclaim_policy.as_deref() {
-        if !["Delete", "Retain"].contains(&rp) {
-            errs.push(FieldError::not_supported(
-                &Path::new("reclaimPolicy"),
-                rp,
-                &["Delete", "Retain"],
-            ));
-        }
+    if let Some(rp) = sc.reclaim_policy.as_deref()
+        && !["Delete", "Retain"].contains(&rp)
+    {
+        errs.push(FieldError::not_supported(
+            &Path::new("reclaimPolicy"),
+            rp,
+            &["Delete", "Retain"],
+        ));
     }
     match sc.volume_binding_mode.as_deref() {
         None => errs.push(FieldError::required(&Path::new("volumeBindingMode"), "")),
@@ -232,14 +232,14 @@ fn validate_volume_attachment_status(
         (&stt.attach_error, "attachError"),
         (&stt.detach_error, "detachError"),
     ] {
-        if let Some(e) = e {
-            if s(&e.message).len() > 1024 {
-                errs.push(FieldError::too_long(
-                    &p.child(f).child("message"),
-                    s(&e.message),
-                    1024,
-                ));
-            }
+        if let Some(e) = e
+            && s(&e.message).len() > 1024
+        {
+            errs.push(FieldError::too_long(
+                &p.child(f).child("message"),
+                s(&e.message),
+                1024,
+            ));
         }
     }
 }

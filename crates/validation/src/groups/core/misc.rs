@@ -195,16 +195,14 @@ pub(crate) fn validate_secret(sec: &Secret, errs: &mut Errs) {
                 }
             }
         }
-        "kubernetes.io/basic-auth" => {
-            if !data.contains_key("username") && !data.contains_key("password") {
-                errs.push(FieldError::required(&dp.key("username"), ""));
-                errs.push(FieldError::required(&dp.key("password"), ""));
-            }
+        "kubernetes.io/basic-auth"
+            if !data.contains_key("username") && !data.contains_key("password") =>
+        {
+            errs.push(FieldError::required(&dp.key("username"), ""));
+            errs.push(FieldError::required(&dp.key("password"), ""));
         }
-        "kubernetes.io/ssh-auth" => {
-            if data.get("ssh-privatekey").is_none_or(|b| b.0.is_empty()) {
-                errs.push(FieldError::required(&dp.key("ssh-privatekey"), ""));
-            }
+        "kubernetes.io/ssh-auth" if data.get("ssh-privatekey").is_none_or(|b| b.0.is_empty()) => {
+            errs.push(FieldError::required(&dp.key("ssh-privatekey"), ""));
         }
         "kubernetes.io/tls" => {
             if !data.contains_key("tls.crt") {
@@ -647,92 +645,92 @@ pub(crate) fn validate_limit_range(lr: &LimitRange, errs: &mut Errs) {
                 ratio.get(k).and_then(q),
             );
             let raw = |x: &Quantity| BadValue::Raw(x.canonical());
-            if let (Some(mn), Some(mx)) = (&mn, &mx) {
-                if mn > mx {
-                    errs.push(FieldError::invalid(
-                        &ip.child("min").key(k),
-                        raw(mn),
-                        format!(
-                            "min value {} is greater than max value {}",
-                            mn.canonical(),
-                            mx.canonical()
-                        ),
-                    ));
-                }
+            if let (Some(mn), Some(mx)) = (&mn, &mx)
+                && mn > mx
+            {
+                errs.push(FieldError::invalid(
+                    &ip.child("min").key(k),
+                    raw(mn),
+                    format!(
+                        "min value {} is greater than max value {}",
+                        mn.canonical(),
+                        mx.canonical()
+                    ),
+                ));
             }
-            if let (Some(r), Some(mn)) = (&r, &mn) {
-                if mn > r {
-                    errs.push(FieldError::invalid(
-                        &ip.child("defaultRequest").key(k),
-                        raw(r),
-                        format!(
-                            "min value {} is greater than default request value {}",
-                            mn.canonical(),
-                            r.canonical()
-                        ),
-                    ));
-                }
+            if let (Some(r), Some(mn)) = (&r, &mn)
+                && mn > r
+            {
+                errs.push(FieldError::invalid(
+                    &ip.child("defaultRequest").key(k),
+                    raw(r),
+                    format!(
+                        "min value {} is greater than default request value {}",
+                        mn.canonical(),
+                        r.canonical()
+                    ),
+                ));
             }
-            if let (Some(r), Some(mx)) = (&r, &mx) {
-                if r > mx {
-                    errs.push(FieldError::invalid(
-                        &ip.child("defaultRequest").key(k),
-                        raw(r),
-                        format!(
-                            "default request value {} is greater than max value {}",
-                            r.canonical(),
-                            mx.canonical()
-                        ),
-                    ));
-                }
+            if let (Some(r), Some(mx)) = (&r, &mx)
+                && r > mx
+            {
+                errs.push(FieldError::invalid(
+                    &ip.child("defaultRequest").key(k),
+                    raw(r),
+                    format!(
+                        "default request value {} is greater than max value {}",
+                        r.canonical(),
+                        mx.canonical()
+                    ),
+                ));
             }
-            if let (Some(r), Some(d)) = (&r, &d) {
-                if r > d {
-                    errs.push(FieldError::invalid(
-                        &ip.child("defaultRequest").key(k),
-                        raw(r),
-                        format!(
-                            "default request value {} is greater than default limit value {}",
-                            r.canonical(),
-                            d.canonical()
-                        ),
-                    ));
-                }
+            if let (Some(r), Some(d)) = (&r, &d)
+                && r > d
+            {
+                errs.push(FieldError::invalid(
+                    &ip.child("defaultRequest").key(k),
+                    raw(r),
+                    format!(
+                        "default request value {} is greater than default limit value {}",
+                        r.canonical(),
+                        d.canonical()
+                    ),
+                ));
             }
-            if let (Some(d), Some(mn)) = (&d, &mn) {
-                if mn > d {
-                    errs.push(FieldError::invalid(
-                        &ip.child("default").key(k),
-                        raw(mn),
-                        format!(
-                            "min value {} is greater than default value {}",
-                            mn.canonical(),
-                            d.canonical()
-                        ),
-                    ));
-                }
+            if let (Some(d), Some(mn)) = (&d, &mn)
+                && mn > d
+            {
+                errs.push(FieldError::invalid(
+                    &ip.child("default").key(k),
+                    raw(mn),
+                    format!(
+                        "min value {} is greater than default value {}",
+                        mn.canonical(),
+                        d.canonical()
+                    ),
+                ));
             }
-            if let (Some(d), Some(mx)) = (&d, &mx) {
-                if d > mx {
-                    errs.push(FieldError::invalid(
-                        &ip.child("default").key(k),
-                        raw(mx),
-                        format!(
-                            "default value {} is greater than max value {}",
-                            d.canonical(),
-                            mx.canonical()
-                        ),
-                    ));
-                }
+            if let (Some(d), Some(mx)) = (&d, &mx)
+                && d > mx
+            {
+                errs.push(FieldError::invalid(
+                    &ip.child("default").key(k),
+                    raw(mx),
+                    format!(
+                        "default value {} is greater than max value {}",
+                        d.canonical(),
+                        mx.canonical()
+                    ),
+                ));
             }
-            if let Some(rt) = &rt {
-                if *rt < Quantity::from_units(1) {
-                    errs.push(FieldError::invalid(
-                        &ip.child("maxLimitRequestRatio").key(k),
-                        raw(rt),
-                        format!("ratio {} is less than 1", rt.canonical()),
-                    ));
-                }
+            if let Some(rt) = &rt
+                && *rt < Quantity::from_units(1)
+            {
+                errs.push(FieldError::invalid(
+                    &ip.child("maxLimitRequestRatio").key(k),
+                    raw(rt),
+                    format!("ratio {} is less than 1", rt.canonical()),
+                ));
             }
         }
     }

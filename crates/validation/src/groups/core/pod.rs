@@ -202,10 +202,10 @@ fn default_volume(v: &mut Volume) {
         default_str(&mut x.storage_mode, "ThinProvisioned");
         default_str(&mut x.fs_type, "xfs");
     }
-    if let Some(x) = &mut v.ephemeral {
-        if let Some(t) = &mut x.volume_claim_template {
-            super::storage_kinds::default_pvc_spec(&mut t.spec);
-        }
+    if let Some(x) = &mut v.ephemeral
+        && let Some(t) = &mut x.volume_claim_template
+    {
+        super::storage_kinds::default_pvc_spec(&mut t.spec);
     }
 }
 
@@ -388,27 +388,27 @@ fn validate_object_field_selector(
         return;
     }
     // `metadata.labels['key']` and `metadata.annotations['key']` select one entry.
-    if let Some((base, rest)) = field_path.split_once('[') {
-        if (base == "metadata.labels" || base == "metadata.annotations") && allowed.contains(&base)
-        {
-            let key = rest.strip_suffix("']").and_then(|r| r.strip_prefix('\''));
-            match key {
-                Some(k) => {
-                    let msgs = if base == "metadata.annotations" {
-                        names::is_qualified_name(&k.to_lowercase())
-                    } else {
-                        names::is_qualified_name(k)
-                    };
-                    push_msgs(msgs, &path.child("fieldPath"), field_path, errs);
-                }
-                None => errs.push(FieldError::invalid(
-                    &path.child("fieldPath"),
-                    field_path,
-                    "error converting fieldPath: invalid subscript",
-                )),
+    if let Some((base, rest)) = field_path.split_once('[')
+        && (base == "metadata.labels" || base == "metadata.annotations")
+        && allowed.contains(&base)
+    {
+        let key = rest.strip_suffix("']").and_then(|r| r.strip_prefix('\''));
+        match key {
+            Some(k) => {
+                let msgs = if base == "metadata.annotations" {
+                    names::is_qualified_name(&k.to_lowercase())
+                } else {
+                    names::is_qualified_name(k)
+                };
+                push_msgs(msgs, &path.child("fieldPath"), field_path, errs);
             }
-            return;
+            None => errs.push(FieldError::invalid(
+                &path.child("fieldPath"),
+                field_path,
+                "error converting fieldPath: invalid subscript",
+            )),
         }
+        return;
     }
     if !allowed.contains(&field_path) {
         errs.push(FieldError::not_supported(
@@ -879,44 +879,44 @@ fn validate_handler(h: &Handler<'_>, grace: i64, path: &Path, errs: &mut Errs) {
             true
         }
     };
-    if let Some(e) = h.exec {
-        if one("exec", errs) && e.command.as_ref().is_none_or(|c| c.is_empty()) {
-            errs.push(FieldError::required(
-                &path.child("exec").child("command"),
-                "",
-            ));
-        }
+    if let Some(e) = h.exec
+        && one("exec", errs)
+        && e.command.as_ref().is_none_or(|c| c.is_empty())
+    {
+        errs.push(FieldError::required(
+            &path.child("exec").child("command"),
+            "",
+        ));
     }
-    if let Some(g) = h.http_get {
-        if one("httpGet", errs) {
-            validate_http_get(g, &path.child("httpGet"), errs);
-        }
+    if let Some(g) = h.http_get
+        && one("httpGet", errs)
+    {
+        validate_http_get(g, &path.child("httpGet"), errs);
     }
-    if let Some(t) = h.tcp_socket {
-        if one("tcpSocket", errs) {
-            validate_port_num_or_name(&t.port, &path.child("tcpSocket").child("port"), errs);
-        }
+    if let Some(t) = h.tcp_socket
+        && one("tcpSocket", errs)
+    {
+        validate_port_num_or_name(&t.port, &path.child("tcpSocket").child("port"), errs);
     }
-    if let Some(g) = h.grpc {
-        if one("grpc", errs) {
-            push_msgs(
-                names::is_valid_port_num(g.port.into()),
-                &path.child("grpc").child("port"),
-                g.port,
-                errs,
-            );
-        }
+    if let Some(g) = h.grpc
+        && one("grpc", errs)
+    {
+        push_msgs(
+            names::is_valid_port_num(g.port.into()),
+            &path.child("grpc").child("port"),
+            g.port,
+            errs,
+        );
     }
-    if let Some(sl) = h.sleep {
-        if one("sleep", errs) && (sl.seconds < 0 || sl.seconds > grace) {
-            errs.push(FieldError::invalid(
-                &path.child("sleep").child("seconds"),
-                sl.seconds,
-                format!(
-                    "must be non-negative and less than terminationGracePeriodSeconds ({grace})"
-                ),
-            ));
-        }
+    if let Some(sl) = h.sleep
+        && one("sleep", errs)
+        && (sl.seconds < 0 || sl.seconds > grace)
+    {
+        errs.push(FieldError::invalid(
+            &path.child("sleep").child("seconds"),
+            sl.seconds,
+            format!("must be non-negative and less than terminationGracePeriodSeconds ({grace})"),
+        ));
     }
     if n == 0 {
         errs.push(FieldError::required(path, "must specify a handler type"));
@@ -941,14 +941,14 @@ fn validate_probe(p: &Probe, grace: i64, path: &Path, errs: &mut Errs) {
     ] {
         meta::nonnegative(v.unwrap_or(0).into(), &path.child(f), errs);
     }
-    if let Some(t) = p.termination_grace_period_seconds {
-        if t <= 0 {
-            errs.push(FieldError::invalid(
-                &path.child("terminationGracePeriodSeconds"),
-                t,
-                "must be greater than 0",
-            ));
-        }
+    if let Some(t) = p.termination_grace_period_seconds
+        && t <= 0
+    {
+        errs.push(FieldError::invalid(
+            &path.child("terminationGracePeriodSeconds"),
+            t,
+            "must be greater than 0",
+        ));
     }
 }
 
@@ -1004,14 +1004,14 @@ fn validate_lifecycle(l: &Lifecycle, grace: i64, path: &Path, errs: &mut Errs) {
 }
 
 fn validate_id(v: Option<i64>, path: &Path, errs: &mut Errs) {
-    if let Some(v) = v {
-        if !(0..=i64::from(i32::MAX)).contains(&v) {
-            errs.push(FieldError::invalid(
-                path,
-                v,
-                "must be between 0 and 2147483647, inclusive",
-            ));
-        }
+    if let Some(v) = v
+        && !(0..=i64::from(i32::MAX)).contains(&v)
+    {
+        errs.push(FieldError::invalid(
+            path,
+            v,
+            "must be between 0 and 2147483647, inclusive",
+        ));
     }
 }
 
@@ -1194,225 +1194,226 @@ fn validate_volume_source(v: &Volume, path: &Path, errs: &mut Errs) {
             true
         }
     };
-    if let Some(x) = &v.empty_dir {
-        if one("emptyDir", errs) {
-            let p = path.child("emptyDir");
-            let medium = s(&x.medium);
-            if !(medium.is_empty()
-                || medium == "Memory"
-                || medium == "HugePages"
-                || medium.starts_with("HugePages-"))
-            {
-                errs.push(FieldError::not_supported(
-                    &p.child("medium"),
-                    medium,
-                    &["", "Memory", "HugePages"],
-                ));
-            }
-            if let Some(sl) = &x.size_limit {
-                if Quantity::parse(&sl.0).is_ok_and(|q| q.is_negative()) {
-                    errs.push(FieldError::forbidden(
-                        &p.child("sizeLimit"),
-                        "SizeLimit field must be a valid resource quantity",
-                    ));
-                }
-            }
+    if let Some(x) = &v.empty_dir
+        && one("emptyDir", errs)
+    {
+        let p = path.child("emptyDir");
+        let medium = s(&x.medium);
+        if !(medium.is_empty()
+            || medium == "Memory"
+            || medium == "HugePages"
+            || medium.starts_with("HugePages-"))
+        {
+            errs.push(FieldError::not_supported(
+                &p.child("medium"),
+                medium,
+                &["", "Memory", "HugePages"],
+            ));
         }
-    }
-    if let Some(x) = &v.host_path {
-        if one("hostPath", errs) {
-            let p = path.child("hostPath");
-            if x.path.is_empty() {
-                errs.push(FieldError::required(&p.child("path"), ""));
-            } else if x.path.split('/').any(|seg| seg == "..") {
-                errs.push(FieldError::invalid(
-                    &p.child("path"),
-                    &x.path,
-                    "must not contain '..'",
-                ));
-            }
-            optional_enum(
-                x.type_.as_deref(),
-                &[
-                    "",
-                    "BlockDevice",
-                    "CharDevice",
-                    "Directory",
-                    "DirectoryOrCreate",
-                    "File",
-                    "FileOrCreate",
-                    "Socket",
-                ],
-                &p.child("type"),
-                errs,
-            );
-        }
-    }
-    if let Some(x) = &v.secret {
-        if one("secret", errs) {
-            let p = path.child("secret");
-            let name = s(&x.secret_name);
-            if name.is_empty() {
-                errs.push(FieldError::required(&p.child("secretName"), ""));
-            }
-            validate_mode(x.default_mode, &p.child("defaultMode"), errs);
-            validate_key_to_paths(x.items.as_deref(), &p.child("items"), errs);
-        }
-    }
-    if let Some(x) = &v.config_map {
-        if one("configMap", errs) {
-            let p = path.child("configMap");
-            if x.name.is_empty() {
-                errs.push(FieldError::required(&p.child("name"), ""));
-            }
-            validate_mode(x.default_mode, &p.child("defaultMode"), errs);
-            validate_key_to_paths(x.items.as_deref(), &p.child("items"), errs);
-        }
-    }
-    if let Some(x) = &v.persistent_volume_claim {
-        if one("persistentVolumeClaim", errs) && x.claim_name.is_empty() {
-            errs.push(FieldError::required(
-                &path.child("persistentVolumeClaim").child("claimName"),
-                "",
+        if let Some(sl) = &x.size_limit
+            && Quantity::parse(&sl.0).is_ok_and(|q| q.is_negative())
+        {
+            errs.push(FieldError::forbidden(
+                &p.child("sizeLimit"),
+                "SizeLimit field must be a valid resource quantity",
             ));
         }
     }
-    if let Some(x) = &v.downward_api {
-        if one("downwardAPI", errs) {
-            let p = path.child("downwardAPI");
-            validate_mode(x.default_mode, &p.child("defaultMode"), errs);
-            for (i, item) in x.items.iter().flatten().enumerate() {
-                validate_downward_file(item, &p.child("items").index(i), errs);
-            }
+    if let Some(x) = &v.host_path
+        && one("hostPath", errs)
+    {
+        let p = path.child("hostPath");
+        if x.path.is_empty() {
+            errs.push(FieldError::required(&p.child("path"), ""));
+        } else if x.path.split('/').any(|seg| seg == "..") {
+            errs.push(FieldError::invalid(
+                &p.child("path"),
+                &x.path,
+                "must not contain '..'",
+            ));
+        }
+        optional_enum(
+            x.type_.as_deref(),
+            &[
+                "",
+                "BlockDevice",
+                "CharDevice",
+                "Directory",
+                "DirectoryOrCreate",
+                "File",
+                "FileOrCreate",
+                "Socket",
+            ],
+            &p.child("type"),
+            errs,
+        );
+    }
+    if let Some(x) = &v.secret
+        && one("secret", errs)
+    {
+        let p = path.child("secret");
+        let name = s(&x.secret_name);
+        if name.is_empty() {
+            errs.push(FieldError::required(&p.child("secretName"), ""));
+        }
+        validate_mode(x.default_mode, &p.child("defaultMode"), errs);
+        validate_key_to_paths(x.items.as_deref(), &p.child("items"), errs);
+    }
+    if let Some(x) = &v.config_map
+        && one("configMap", errs)
+    {
+        let p = path.child("configMap");
+        if x.name.is_empty() {
+            errs.push(FieldError::required(&p.child("name"), ""));
+        }
+        validate_mode(x.default_mode, &p.child("defaultMode"), errs);
+        validate_key_to_paths(x.items.as_deref(), &p.child("items"), errs);
+    }
+    if let Some(x) = &v.persistent_volume_claim
+        && one("persistentVolumeClaim", errs)
+        && x.claim_name.is_empty()
+    {
+        errs.push(FieldError::required(
+            &path.child("persistentVolumeClaim").child("claimName"),
+            "",
+        ));
+    }
+    if let Some(x) = &v.downward_api
+        && one("downwardAPI", errs)
+    {
+        let p = path.child("downwardAPI");
+        validate_mode(x.default_mode, &p.child("defaultMode"), errs);
+        for (i, item) in x.items.iter().flatten().enumerate() {
+            validate_downward_file(item, &p.child("items").index(i), errs);
         }
     }
-    if let Some(x) = &v.projected {
-        if one("projected", errs) {
-            let p = path.child("projected");
-            validate_mode(x.default_mode, &p.child("defaultMode"), errs);
-            for (i, src) in x.sources.iter().flatten().enumerate() {
-                let sp = p.child("sources").index(i);
-                let mut k = 0;
-                if let Some(sec) = &src.secret {
-                    k += 1;
-                    if sec.name.is_empty() {
-                        errs.push(FieldError::required(&sp.child("secret").child("name"), ""));
-                    }
-                    validate_key_to_paths(
-                        sec.items.as_deref(),
-                        &sp.child("secret").child("items"),
-                        errs,
-                    );
+    if let Some(x) = &v.projected
+        && one("projected", errs)
+    {
+        let p = path.child("projected");
+        validate_mode(x.default_mode, &p.child("defaultMode"), errs);
+        for (i, src) in x.sources.iter().flatten().enumerate() {
+            let sp = p.child("sources").index(i);
+            let mut k = 0;
+            if let Some(sec) = &src.secret {
+                k += 1;
+                if sec.name.is_empty() {
+                    errs.push(FieldError::required(&sp.child("secret").child("name"), ""));
                 }
-                if let Some(cm) = &src.config_map {
-                    k += 1;
-                    if cm.name.is_empty() {
-                        errs.push(FieldError::required(
-                            &sp.child("configMap").child("name"),
-                            "",
-                        ));
-                    }
-                    validate_key_to_paths(
-                        cm.items.as_deref(),
-                        &sp.child("configMap").child("items"),
-                        errs,
-                    );
-                }
-                if let Some(d) = &src.downward_api {
-                    k += 1;
-                    for (j, item) in d.items.iter().flatten().enumerate() {
-                        validate_downward_file(
-                            item,
-                            &sp.child("downwardAPI").child("items").index(j),
-                            errs,
-                        );
-                    }
-                }
-                if let Some(t) = &src.service_account_token {
-                    k += 1;
-                    let tp = sp.child("serviceAccountToken");
-                    if let Some(e) = t.expiration_seconds {
-                        if e < 600 {
-                            errs.push(FieldError::invalid(
-                                &tp.child("expirationSeconds"),
-                                e,
-                                "may not specify a duration less than 10 minutes",
-                            ));
-                        } else if e > 1 << 32 {
-                            errs.push(FieldError::invalid(
-                                &tp.child("expirationSeconds"),
-                                e,
-                                "may not specify a duration larger than 2^32 seconds",
-                            ));
-                        }
-                    }
-                    if t.path.is_empty() {
-                        errs.push(FieldError::required(&tp.child("path"), ""));
-                    }
-                }
-                if src.cluster_trust_bundle.is_some() {
-                    k += 1;
-                }
-                if k > 1 {
-                    errs.push(FieldError::forbidden(
-                        &sp,
-                        "may not specify more than 1 volume type per source",
+                validate_key_to_paths(
+                    sec.items.as_deref(),
+                    &sp.child("secret").child("items"),
+                    errs,
+                );
+            }
+            if let Some(cm) = &src.config_map {
+                k += 1;
+                if cm.name.is_empty() {
+                    errs.push(FieldError::required(
+                        &sp.child("configMap").child("name"),
+                        "",
                     ));
                 }
+                validate_key_to_paths(
+                    cm.items.as_deref(),
+                    &sp.child("configMap").child("items"),
+                    errs,
+                );
             }
-        }
-    }
-    if let Some(x) = &v.nfs {
-        if one("nfs", errs) {
-            let p = path.child("nfs");
-            if x.server.is_empty() {
-                errs.push(FieldError::required(&p.child("server"), ""));
+            if let Some(d) = &src.downward_api {
+                k += 1;
+                for (j, item) in d.items.iter().flatten().enumerate() {
+                    validate_downward_file(
+                        item,
+                        &sp.child("downwardAPI").child("items").index(j),
+                        errs,
+                    );
+                }
             }
-            if x.path.is_empty() {
-                errs.push(FieldError::required(&p.child("path"), ""));
-            } else if !x.path.starts_with('/') {
-                errs.push(FieldError::invalid(
-                    &p.child("path"),
-                    &x.path,
-                    "must be an absolute path",
+            if let Some(t) = &src.service_account_token {
+                k += 1;
+                let tp = sp.child("serviceAccountToken");
+                if let Some(e) = t.expiration_seconds {
+                    if e < 600 {
+                        errs.push(FieldError::invalid(
+                            &tp.child("expirationSeconds"),
+                            e,
+                            "may not specify a duration less than 10 minutes",
+                        ));
+                    } else if e > 1 << 32 {
+                        errs.push(FieldError::invalid(
+                            &tp.child("expirationSeconds"),
+                            e,
+                            "may not specify a duration larger than 2^32 seconds",
+                        ));
+                    }
+                }
+                if t.path.is_empty() {
+                    errs.push(FieldError::required(&tp.child("path"), ""));
+                }
+            }
+            if src.cluster_trust_bundle.is_some() {
+                k += 1;
+            }
+            if k > 1 {
+                errs.push(FieldError::forbidden(
+                    &sp,
+                    "may not specify more than 1 volume type per source",
                 ));
             }
         }
     }
-    if let Some(x) = &v.csi {
-        if one("csi", errs) {
-            let p = path.child("csi").child("driver");
-            if x.driver.is_empty() {
-                errs.push(FieldError::required(&p, ""));
-            } else {
-                super::super::storage::validate_csi_driver_name(&x.driver, &p, errs);
+    if let Some(x) = &v.nfs
+        && one("nfs", errs)
+    {
+        let p = path.child("nfs");
+        if x.server.is_empty() {
+            errs.push(FieldError::required(&p.child("server"), ""));
+        }
+        if x.path.is_empty() {
+            errs.push(FieldError::required(&p.child("path"), ""));
+        } else if !x.path.starts_with('/') {
+            errs.push(FieldError::invalid(
+                &p.child("path"),
+                &x.path,
+                "must be an absolute path",
+            ));
+        }
+    }
+    if let Some(x) = &v.csi
+        && one("csi", errs)
+    {
+        let p = path.child("csi").child("driver");
+        if x.driver.is_empty() {
+            errs.push(FieldError::required(&p, ""));
+        } else {
+            super::super::storage::validate_csi_driver_name(&x.driver, &p, errs);
+        }
+    }
+    if let Some(x) = &v.ephemeral
+        && one("ephemeral", errs)
+    {
+        let p = path.child("ephemeral").child("volumeClaimTemplate");
+        match &x.volume_claim_template {
+            None => errs.push(FieldError::required(&p, "")),
+            Some(t) => {
+                super::storage_kinds::validate_pvc_spec(&t.spec, &p.child("spec"), errs);
             }
         }
     }
-    if let Some(x) = &v.ephemeral {
-        if one("ephemeral", errs) {
-            let p = path.child("ephemeral").child("volumeClaimTemplate");
-            match &x.volume_claim_template {
-                None => errs.push(FieldError::required(&p, "")),
-                Some(t) => {
-                    super::storage_kinds::validate_pvc_spec(&t.spec, &p.child("spec"), errs);
-                }
-            }
+    if let Some(x) = &v.image
+        && one("image", errs)
+    {
+        let p = path.child("image");
+        if s(&x.reference).is_empty() {
+            errs.push(FieldError::required(&p.child("reference"), ""));
         }
-    }
-    if let Some(x) = &v.image {
-        if one("image", errs) {
-            let p = path.child("image");
-            if s(&x.reference).is_empty() {
-                errs.push(FieldError::required(&p.child("reference"), ""));
-            }
-            optional_enum(
-                x.pull_policy.as_deref(),
-                PULL_POLICIES,
-                &p.child("pullPolicy"),
-                errs,
-            );
-        }
+        optional_enum(
+            x.pull_policy.as_deref(),
+            PULL_POLICIES,
+            &p.child("pullPolicy"),
+            errs,
+        );
     }
     for (present, field) in [
         (v.aws_elastic_block_store.is_some(), "awsElasticBlockStore"),
@@ -1445,14 +1446,14 @@ fn validate_volume_source(v: &Volume, path: &Path, errs: &mut Errs) {
 }
 
 fn validate_mode(mode: Option<i32>, path: &Path, errs: &mut Errs) {
-    if let Some(m) = mode {
-        if !(0..=0o777).contains(&m) {
-            errs.push(FieldError::invalid(
-                path,
-                m,
-                "must be a number between 0 and 0777 (octal), both inclusive",
-            ));
-        }
+    if let Some(m) = mode
+        && !(0..=0o777).contains(&m)
+    {
+        errs.push(FieldError::invalid(
+            path,
+            m,
+            "must be a number between 0 and 0777 (octal), both inclusive",
+        ));
     }
 }
 
@@ -2149,14 +2150,14 @@ pub(crate) fn validate_pod_spec(spec: &PodSpec, path: &Path, errs: &mut Errs) {
             errs,
         );
     }
-    if let Some(ads) = spec.active_deadline_seconds {
-        if !(1..=i64::from(i32::MAX)).contains(&ads) {
-            errs.push(FieldError::invalid(
-                &path.child("activeDeadlineSeconds"),
-                ads,
-                names::inclusive_range_error(1, i32::MAX.into()),
-            ));
-        }
+    if let Some(ads) = spec.active_deadline_seconds
+        && !(1..=i64::from(i32::MAX)).contains(&ads)
+    {
+        errs.push(FieldError::invalid(
+            &path.child("activeDeadlineSeconds"),
+            ads,
+            names::inclusive_range_error(1, i32::MAX.into()),
+        ));
     }
     let hn = s(&spec.hostname);
     if !hn.is_empty() {
@@ -2212,14 +2213,14 @@ pub(crate) fn validate_pod_spec(spec: &PodSpec, path: &Path, errs: &mut Errs) {
             validate_quantity_value(k, q, &p, errs);
         }
     }
-    if let Some(os) = &spec.os {
-        if !["linux", "windows"].contains(&os.name.as_str()) {
-            errs.push(FieldError::not_supported(
-                &path.child("os").child("name"),
-                &os.name,
-                &["linux", "windows"],
-            ));
-        }
+    if let Some(os) = &spec.os
+        && !["linux", "windows"].contains(&os.name.as_str())
+    {
+        errs.push(FieldError::not_supported(
+            &path.child("os").child("name"),
+            &os.name,
+            &["linux", "windows"],
+        ));
     }
 }
 
@@ -2368,15 +2369,15 @@ pub(crate) fn validate_pod_update(new: &Pod, old: &Pod, errs: &mut Errs) {
                 ));
                 return;
             }
-            if let Some(o) = o {
-                if o < n {
-                    errs.push(FieldError::invalid(
-                        &sp.child("activeDeadlineSeconds"),
-                        n,
-                        "must be less than or equal to previous value",
-                    ));
-                    return;
-                }
+            if let Some(o) = o
+                && o < n
+            {
+                errs.push(FieldError::invalid(
+                    &sp.child("activeDeadlineSeconds"),
+                    n,
+                    "must be less than or equal to previous value",
+                ));
+                return;
             }
         }
         (None, Some(_)) => errs.push(FieldError::invalid(

@@ -637,14 +637,14 @@ pub(crate) fn validate_service_status(new: &Service, _old: &Service, errs: &mut 
         .and_then(|l| l.ingress.as_ref());
     for (i, ing) in st.into_iter().flatten().enumerate() {
         let ip = p.index(i);
-        if let Some(a) = ing.ip.as_deref().filter(|a| !a.is_empty()) {
-            if names::parse_ip(a).is_none() {
-                errs.push(FieldError::invalid(
-                    &ip.child("ip"),
-                    a,
-                    "must be a valid IP address",
-                ));
-            }
+        if let Some(a) = ing.ip.as_deref().filter(|a| !a.is_empty())
+            && names::parse_ip(a).is_none()
+        {
+            errs.push(FieldError::invalid(
+                &ip.child("ip"),
+                a,
+                "must be a valid IP address",
+            ));
         }
         if let Some(h) = ing.hostname.as_deref().filter(|h| !h.is_empty()) {
             dns_subdomain(h, &ip.child("hostname"), errs);

@@ -124,14 +124,14 @@ pub(crate) fn validate_pvc_spec(spec: &PersistentVolumeClaimSpec, path: &Path, e
             errs,
         );
     }
-    if let Some(vm) = spec.volume_mode.as_deref() {
-        if !VOLUME_MODES.contains(&vm) {
-            errs.push(FieldError::not_supported(
-                &path.child("volumeMode"),
-                vm,
-                VOLUME_MODES,
-            ));
-        }
+    if let Some(vm) = spec.volume_mode.as_deref()
+        && !VOLUME_MODES.contains(&vm)
+    {
+        errs.push(FieldError::not_supported(
+            &path.child("volumeMode"),
+            vm,
+            VOLUME_MODES,
+        ));
     }
     for (ds, field) in [(&spec.data_source, "dataSource")] {
         if let Some(ds) = ds {
@@ -195,20 +195,18 @@ pub(crate) fn validate_pvc_update(
         o_clone.volume_name = n_clone.volume_name.clone();
     }
     let bound = new.status.as_ref().map(|st| s(&st.phase)) == Some("Bound");
-    if bound {
-        if let Some(reqs) = n_clone.resources.as_mut().and_then(|r| r.requests.as_mut()) {
-            match os
-                .resources
-                .as_ref()
-                .and_then(|r| r.requests.as_ref())
-                .and_then(|r| r.get("storage"))
-            {
-                Some(q) => {
-                    reqs.insert("storage".into(), q.clone());
-                }
-                None => {
-                    reqs.remove("storage");
-                }
+    if bound && let Some(reqs) = n_clone.resources.as_mut().and_then(|r| r.requests.as_mut()) {
+        match os
+            .resources
+            .as_ref()
+            .and_then(|r| r.requests.as_ref())
+            .and_then(|r| r.get("storage"))
+        {
+            Some(q) => {
+                reqs.insert("storage".into(), q.clone());
+            }
+            None => {
+                reqs.remove("storage");
             }
         }
     }
@@ -233,13 +231,13 @@ pub(crate) fn validate_pvc_update(
             ),
         ));
     }
-    if let (Some(n), Some(o)) = (storage_request(&ns), storage_request(&os)) {
-        if n < o {
-            errs.push(FieldError::forbidden(
-                &Path::new("spec").children(&["resources", "requests", "storage"]),
-                "field can not be less than previous value",
-            ));
-        }
+    if let (Some(n), Some(o)) = (storage_request(&ns), storage_request(&os))
+        && n < o
+    {
+        errs.push(FieldError::forbidden(
+            &Path::new("spec").children(&["resources", "requests", "storage"]),
+            "field can not be less than previous value",
+        ));
     }
     if ns.volume_mode != os.volume_mode {
         errs.push(FieldError::invalid(
@@ -372,14 +370,14 @@ pub(crate) fn validate_pv(pv: &PersistentVolume, errs: &mut Errs) {
     {
         super::pod::validate_node_selector(na, &p.child("nodeAffinity").child("required"), errs);
     }
-    if let Some(vm) = spec.volume_mode.as_deref() {
-        if !VOLUME_MODES.contains(&vm) {
-            errs.push(FieldError::not_supported(
-                &p.child("volumeMode"),
-                vm,
-                VOLUME_MODES,
-            ));
-        }
+    if let Some(vm) = spec.volume_mode.as_deref()
+        && !VOLUME_MODES.contains(&vm)
+    {
+        errs.push(FieldError::not_supported(
+            &p.child("volumeMode"),
+            vm,
+            VOLUME_MODES,
+        ));
     }
     let sources = pv_sources(&spec);
     if sources.is_empty() {
