@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use k8s_openapi::api::certificates::v1 as cert;
 
 use crate::error::{BadValue, FieldError};
-use crate::kinds::{Def, def, no_default};
+use crate::kinds::{Def, def};
 use crate::meta::{self, Errs};
 use crate::names::{self, any_name};
 use crate::path::Path;
@@ -224,10 +224,19 @@ fn validate_csr_status(
     }
 }
 
+/// `SetDefaults_CertificateSigningRequestCondition`: conditions default to `True`.
+fn default_csr(csr: &mut cert::CertificateSigningRequest) {
+    for c in csr.status.iter_mut().flat_map(|s| s.conditions.iter_mut().flatten()) {
+        if c.status.is_empty() {
+            c.status = "True".into();
+        }
+    }
+}
+
 pub(crate) static CSR: Def<cert::CertificateSigningRequest> = def(
     false,
     any_name,
-    no_default,
+    default_csr,
     validate_csr,
     validate_csr_update,
     validate_csr_status,
