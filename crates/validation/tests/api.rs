@@ -209,14 +209,18 @@ fn minimal_objects_are_valid() {
 
 #[test]
 fn job_output_shape() {
-    let j = prepared(json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pi", "namespace": "default"},
-        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "pi", "image": "perl"}]}}}}));
+    let j = prepared(
+        json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pi", "namespace": "default"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "pi", "image": "perl"}]}}}}),
+    );
     // Only what upstream stores: no empty lists or maps that were never sent.
     assert!(j["spec"].get("podFailurePolicy").is_none());
     assert!(j["spec"]["template"]["spec"].get("volumes").is_none());
     assert_eq!(j["apiVersion"], "batch/v1");
     assert_eq!(j["kind"], "Job");
-    let csr = defaulted(json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "metadata": {"name": "c"},
-        "spec": {"request": "", "signerName": "a.b/c", "usages": ["any"]}, "status": {"conditions": [{"type": "Approved"}]}}));
+    let csr = defaulted(
+        json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "metadata": {"name": "c"},
+        "spec": {"request": "", "signerName": "a.b/c", "usages": ["any"]}, "status": {"conditions": [{"type": "Approved"}]}}),
+    );
     assert_eq!(csr["status"]["conditions"][0]["status"], "True");
 }

@@ -226,7 +226,11 @@ fn validate_csr_status(
 
 /// `SetDefaults_CertificateSigningRequestCondition`: conditions default to `True`.
 fn default_csr(csr: &mut cert::CertificateSigningRequest) {
-    for c in csr.status.iter_mut().flat_map(|s| s.conditions.iter_mut().flatten()) {
+    for c in csr
+        .status
+        .iter_mut()
+        .flat_map(|s| s.conditions.iter_mut().flatten())
+    {
         if c.status.is_empty() {
             c.status = "True".into();
         }
