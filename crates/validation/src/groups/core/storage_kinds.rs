@@ -346,11 +346,13 @@ pub(crate) fn validate_pv(pv: &PersistentVolume, errs: &mut Errs) {
     }
     for (k, q) in &cap {
         let kp = p.child("capacity").key(k);
-        if Quantity::parse(&q.0).is_ok_and(|v| v.is_negative()) {
+        if let Ok(v) = Quantity::parse(&q.0)
+            && v.value() < 0
+        {
             errs.push(FieldError::invalid(
                 &kp,
-                crate::quantity::canonicalize(&q.0),
-                meta::NEGATIVE,
+                i64::try_from(v.value()).unwrap_or(i64::MIN),
+                "must be a valid resource quantity",
             ));
         }
         positive_quantity(q, &kp, errs);
