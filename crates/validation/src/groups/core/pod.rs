@@ -246,9 +246,8 @@ pub(crate) fn default_template(t: &mut Option<PodTemplateSpec>) {
 
 /// [`default_template`] for a template that is always present.
 pub(crate) fn default_template_spec(t: &mut PodTemplateSpec) {
-    if let Some(spec) = &mut t.spec {
-        default_pod_spec(spec);
-    }
+    // Go's template spec is a value, not a pointer: it is always there and defaulted.
+    default_pod_spec(t.spec.get_or_insert_with(Default::default));
 }
 
 fn default_host_network_ports(cs: &mut [Container]) {
