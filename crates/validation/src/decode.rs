@@ -69,7 +69,7 @@ pub(crate) fn decode<T: DeserializeOwned + JsonSchema>(
     checker
         .check(&schema.root, value, kind, &mut path)
         .map_err(wrap)?;
-    serde_json::from_value(value.clone()).map_err(|e| wrap(e.to_string()))
+    T::deserialize(value).map_err(|e| wrap(e.to_string()))
 }
 
 /// Encodes a typed object back to JSON.

@@ -91,6 +91,14 @@ fn pod_invalid_messages() {
         &errs,
         "spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\"",
     );
+    let errs = create_errors(pod(
+        json!({"nodeName": "n1", "schedulingGates": [{"name": "example.com/wait"}],
+        "containers": [{"name": "a", "image": "x"}]}),
+    ));
+    assert_has(
+        &errs,
+        "spec.nodeName: Forbidden: cannot be set until all schedulingGates have been cleared",
+    );
 }
 
 #[test]

@@ -2266,6 +2266,17 @@ pub(crate) fn validate_pod(pod: &Pod, errs: &mut Errs) {
             "cannot be set on create",
         ));
     }
+    if !s(&spec.node_name).is_empty()
+        && spec
+            .scheduling_gates
+            .as_ref()
+            .is_some_and(|g| !g.is_empty())
+    {
+        errs.push(FieldError::forbidden(
+            &sp.child("nodeName"),
+            "cannot be set until all schedulingGates have been cleared",
+        ));
+    }
     validate_pod_status_ips(pod, errs);
 }
 
