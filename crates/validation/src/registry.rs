@@ -85,6 +85,7 @@ static TABLE: &[Entry] = &[
         "HorizontalPodAutoscaler",
         &groups::autoscaling::HPA_V2,
     ),
+    ("autoscaling", "v1", "Scale", &groups::autoscaling::SCALE),
     (
         "policy",
         "v1",

@@ -66,6 +66,7 @@ fn every_listed_kind_is_supported() {
             "MutatingWebhookConfiguration",
         ),
         ("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
+        ("autoscaling", "v1", "Scale"),
     ];
     for (g, v, k) in expected {
         assert!(is_supported(Gvk::new(g, v, k)), "{g}/{v} {k}");
@@ -144,6 +145,18 @@ fn status_message_and_causes() {
     );
     assert_eq!(errs[1].reason(), "FieldValueRequired");
     assert_eq!(errs[1].body(), "Required value");
+}
+
+#[test]
+fn scale_subresource() {
+    let g = Gvk::new("autoscaling", "v1", "Scale");
+    let sc = json!({"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "web", "namespace": "default"}, "spec": {"replicas": -2}});
+    let errs = validate_create(g, &sc).unwrap();
+    assert_eq!(errs.len(), 1);
+    assert_eq!(
+        errs[0].to_string(),
+        "spec.replicas: Invalid value: -2: must be greater than or equal to 0"
+    );
 }
 
 #[test]

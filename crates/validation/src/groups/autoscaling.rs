@@ -517,3 +517,31 @@ pub(crate) static HPA_V2: Def<v2::HorizontalPodAutoscaler> = def(
     validate_v2_update,
     validate_v2_status,
 );
+
+// ---------------------------------------------------------------- Scale (subresource)
+
+fn validate_scale(sc: &v1::Scale, errs: &mut Errs) {
+    let replicas = sc.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+    if replicas < 0 {
+        errs.push(FieldError::invalid(
+            &Path::new("spec").child("replicas"),
+            replicas,
+            "must be greater than or equal to 0",
+        ));
+    }
+}
+
+fn validate_scale_update(n: &v1::Scale, _o: &v1::Scale, errs: &mut Errs) {
+    validate_scale(n, errs);
+}
+
+/// The `scale` subresource's body (`autoscaling/v1` Scale), validated as upstream's
+/// `ValidateScale` does before the new replica count is applied.
+pub(crate) static SCALE: Def<v1::Scale> = def(
+    true,
+    crate::names::name_is_dns_subdomain,
+    crate::kinds::no_default,
+    validate_scale,
+    validate_scale_update,
+    crate::kinds::no_update_checks,
+);
