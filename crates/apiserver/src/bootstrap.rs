@@ -10,7 +10,7 @@ use rkube_api::resources::{self, Resource};
 use rkube_store::{Error, WriteOptions};
 use serde_json::{Value, json};
 
-use crate::{State, objects, strategy};
+use crate::{State, objects};
 
 async fn ensure(
     state: &State,
@@ -23,10 +23,11 @@ async fn ensure(
     if state.store.get(&key).await?.is_some() {
         return Ok(());
     }
-    strategy::prepare_for_create(resource, &mut obj);
     let m = meta::meta_mut(&mut obj);
     m.insert("uid".into(), uuid::Uuid::new_v4().to_string().into());
     m.insert("creationTimestamp".into(), meta::now_rfc3339().into());
+    let _ = crate::validation::default(resource, &mut obj);
+    crate::validation::prepare_for_create(resource, &mut obj);
     match state
         .store
         .create(&key, objects::to_storage(&obj), WriteOptions::default())

@@ -32,7 +32,7 @@ pub mod strategy;
 pub mod table;
 pub mod testing;
 pub mod typed;
-mod validation;
+pub mod validation;
 pub mod web;
 
 use std::net::{Ipv4Addr, SocketAddr};

@@ -1,109 +1,109 @@
-//! Defaulting and validation hooks of the write path. Object names are checked here; the
-//! full per-type defaulting and validation (upstream's `SetDefaults_*` and `Validate*`) is
-//! provided by the `rkube-validation` crate once it is merged, behind these same functions.
+//! The write path's calls into `rkube-validation`: upstream's defaulting, create/update
+//! preparation (status reset or kept, generation, finalizers, QoS, Job selectors, …) and
+//! validation of every built-in kind, with its field errors turned into `metav1.Status`
+//! causes. Objects are passed in their stored version.
 
-use rkube_api::meta;
-use rkube_api::resources::Resource;
+use rkube_api::ApiError;
+use rkube_api::resources::{self, Resource};
 use rkube_api::status::Cause;
+use rkube_validation::{Error, FieldError, Gvk};
 use serde_json::Value;
 
-/// Applies upstream's defaults to a new or updated object (in its stored version).
-pub fn default(_resource: &Resource, _obj: &mut Value) {}
+/// The stored version's kind of a resource.
+fn gvk(r: &Resource) -> Gvk<'static> {
+    let (group, version) = r.storage_version;
+    let stored = resources::find_kind(group, version, r.kind).unwrap_or(r);
+    Gvk::new(stored.group, stored.version, stored.kind)
+}
 
-fn dns1123_subdomain(name: &str) -> Option<String> {
-    let ok = !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|part| {
-            !part.is_empty()
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                && !part.starts_with('-')
-                && !part.ends_with('-')
-        });
-    if ok {
-        None
-    } else {
-        Some(format!(
-            "Invalid value: {name:?}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-        ))
+fn decode_error(e: Error) -> Option<ApiError> {
+    match e {
+        Error::Decode(d) => Some(ApiError::bad_request(d.to_string())),
+        Error::Unsupported { .. } => None,
     }
 }
 
-fn dns1123_label(name: &str) -> Option<String> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if ok {
-        None
-    } else {
-        Some(format!(
-            "Invalid value: {name:?}: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
-        ))
+fn causes(errors: Vec<FieldError>) -> Vec<Cause> {
+    errors
+        .into_iter()
+        .map(|e| Cause {
+            reason: e.reason().to_string(),
+            message: e.body(),
+            field: e.field.clone(),
+        })
+        .collect()
+}
+
+/// Applies upstream's defaults.
+pub fn default(r: &Resource, obj: &mut Value) -> Result<(), ApiError> {
+    match rkube_validation::default_object(gvk(r), obj) {
+        Ok(()) => Ok(()),
+        Err(e) => decode_error(e).map_or(Ok(()), Err),
     }
 }
 
-/// Names of namespaces, services and a few others are DNS labels; most are subdomains.
-fn name_problem(resource: &Resource, name: &str) -> Option<String> {
-    match resource.plural {
-        "namespaces" | "services" => dns1123_label(name),
-        "rolebindings" | "roles" | "clusterroles" | "clusterrolebindings" => {
-            // Path segment names: anything but "." / ".." and no "/" or "%".
-            if name == "." || name == ".." || name.contains('/') || name.contains('%') {
-                Some(format!(
-                    "Invalid value: {name:?}: may not contain '/' or '%', or be '.' or '..'"
-                ))
-            } else {
-                None
+/// `PrepareForCreate`: after defaulting and after the uid is set, before validation.
+pub fn prepare_for_create(r: &Resource, obj: &mut Value) {
+    rkube_validation::prepare_for_create(gvk(r), obj);
+    crate::strategy::after_prepare(r, obj);
+}
+
+/// `PrepareForUpdate` of the main resource or of a subresource written through
+/// (`status`; `finalize`, which changes only a namespace's `spec.finalizers`, built by its
+/// handler, and keeps the rest as stored).
+pub fn prepare_for_update(r: &Resource, subresource: &str, new: &mut Value, old: &Value) {
+    match subresource {
+        "status" => rkube_validation::prepare_for_status_update(gvk(r), new, old),
+        "finalize" => {
+            match old.get("status") {
+                Some(st) => new["status"] = st.clone(),
+                None => {
+                    if let Some(o) = new.as_object_mut() {
+                        o.remove("status");
+                    }
+                }
+            }
+            let old_meta = old.get("metadata").cloned().unwrap_or_default();
+            let m = rkube_api::meta::meta_mut(new);
+            for k in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+            ] {
+                match old_meta.get(k) {
+                    Some(v) => m.insert(k.into(), v.clone()),
+                    None => m.remove(k),
+                };
             }
         }
-        _ => dns1123_subdomain(name),
+        _ => rkube_validation::prepare_for_update(gvk(r), new, old),
+    }
+    crate::strategy::after_prepare(r, new);
+}
+
+/// Field errors of a new object.
+pub fn validate_create(r: &Resource, obj: &Value) -> Result<Vec<Cause>, ApiError> {
+    match rkube_validation::validate_create(gvk(r), obj) {
+        Ok(errors) => Ok(causes(errors)),
+        Err(e) => decode_error(e).map_or(Ok(Vec::new()), Err),
     }
 }
 
-fn cause(field: &str, message: String, reason: &str) -> Cause {
-    Cause {
-        reason: reason.into(),
-        message,
-        field: field.into(),
+/// Field errors of an update (through `status` when `status_write`).
+pub fn validate_update(
+    r: &Resource,
+    status_write: bool,
+    new: &Value,
+    old: &Value,
+) -> Result<Vec<Cause>, ApiError> {
+    let result = if status_write {
+        rkube_validation::validate_status_update(gvk(r), new, old)
+    } else {
+        rkube_validation::validate_update(gvk(r), new, old)
+    };
+    match result {
+        Ok(errors) => Ok(causes(errors)),
+        Err(e) => decode_error(e).map_or(Ok(Vec::new()), Err),
     }
-}
-
-/// Checks a new object (in its stored version).
-pub fn validate_create(resource: &Resource, obj: &Value) -> Vec<Cause> {
-    let mut causes = Vec::new();
-    match meta::name(obj) {
-        None => causes.push(cause(
-            "metadata.name",
-            "Required value: name or generateName is required".into(),
-            "FieldValueRequired",
-        )),
-        Some(name) => {
-            if let Some(m) = name_problem(resource, name) {
-                causes.push(cause("metadata.name", m, "FieldValueInvalid"));
-            }
-        }
-    }
-    for (k, _) in meta::labels(obj) {
-        if let Err(e) = rkube_api::selectors::validate_key(&k) {
-            let detail = e
-                .trim_start_matches("unable to parse requirement: ")
-                .to_string();
-            causes.push(cause(
-                "metadata.labels",
-                format!("Invalid value: {k:?}: {detail}"),
-                "FieldValueInvalid",
-            ));
-        }
-    }
-    causes
-}
-
-/// Checks an update against the object it replaces.
-pub fn validate_update(resource: &Resource, new: &Value, _old: &Value) -> Vec<Cause> {
-    validate_create(resource, new)
 }

@@ -405,6 +405,6 @@ async fn finalize(ctx: &Ctx, body: &Bytes) -> Result<Response<Body>, ApiError> {
         }
         Ok(new)
     }));
-    let (obj, status) = update_object(ctx, change, "", true, dry_run).await?;
+    let (obj, status) = update_object(ctx, change, "finalize", true, dry_run).await?;
     present::object(ctx, status, present::served(ctx.resource, obj))
 }

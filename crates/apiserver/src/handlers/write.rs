@@ -207,32 +207,52 @@ pub async fn create_object(
         let cut: String = prefix.chars().take(63 - 5).collect();
         meta::set(&mut obj, "name", format!("{cut}{}", generate_suffix()));
     }
+    // Upstream's order: defaults, admission, system metadata, allocation, the kind's
+    // preparation, validation, field ownership, storage.
     let mut obj = convert::to_storage(r, obj);
-    meta::remove(&mut obj, "resourceVersion");
-    strategy::prepare_for_create(r, &mut obj);
-    validation::default(r, &mut obj);
+    validation::default(r, &mut obj)?;
     let name = meta::name(&obj).unwrap_or("").to_string();
-    let causes = validation::validate_create(r, &obj);
-    if !causes.is_empty() {
-        return Err(invalid(r, &name, causes));
-    }
     if let Some(ns) = ctx.namespace() {
         admission::namespace_lifecycle(&ctx.state, r, ns, &name).await?;
     }
-    if track {
-        obj = managed::track_update(r, &ctx.field_manager(), "", None, obj)?;
-    }
     {
         let m = meta::meta_mut(&mut obj);
+        for system in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ] {
+            m.remove(system);
+        }
         m.insert("uid".into(), uuid::Uuid::new_v4().to_string().into());
         m.insert("creationTimestamp".into(), meta::now_rfc3339().into());
     }
     let owner = format!("{}/{}", ctx.namespace().unwrap_or(""), name);
-    let allocated = if r.plural == "services" {
+    let allocated = if r.plural == "services" && !name.is_empty() {
         Some(services::allocate_for_create(&ctx.state, r, &mut obj, &owner, &name).await?)
     } else {
         None
     };
+    validation::prepare_for_create(r, &mut obj);
+    let checked = validation::validate_create(r, &obj).and_then(|causes| {
+        if causes.is_empty() {
+            Ok(())
+        } else {
+            Err(invalid(r, &name, causes))
+        }
+    });
+    let checked = checked.and_then(|()| {
+        if track {
+            obj = managed::track_update(r, &ctx.field_manager(), "", None, obj.clone())?;
+        }
+        Ok(())
+    });
+    if let Err(e) = checked {
+        if let Some(a) = allocated {
+            a.release(&ctx.state).await;
+        }
+        return Err(e);
+    }
     if dry_run {
         if let Some(a) = allocated {
             a.release(&ctx.state).await;
@@ -324,9 +344,13 @@ pub async fn update_object(
             return Err(ApiError::conflict(r, &name, rkube_api::status::MODIFIED));
         }
         let mut new = convert::to_storage(r, new);
-        strategy::prepare_for_update(r, status_write, &mut new, &old);
         if !status_write {
-            validation::default(r, &mut new);
+            validation::default(r, &mut new)?;
+        }
+        validation::prepare_for_update(r, subresource, &mut new, &old);
+        // An unconditional update is validated as one at the stored version.
+        if meta::resource_version(&new).is_none() {
+            meta::set(&mut new, "resourceVersion", kv.mod_revision.to_string());
         }
         if meta::deletion_timestamp(&old).is_some() {
             let added: Vec<String> = meta::finalizers(&new)
@@ -352,7 +376,7 @@ pub async fn update_object(
                 ));
             }
         }
-        let causes = validation::validate_update(r, &new, &old);
+        let causes = validation::validate_update(r, status_write, &new, &old)?;
         if !causes.is_empty() {
             return Err(invalid(r, &name, causes));
         }
