@@ -91,16 +91,31 @@ pub fn check_object_with(
     map.insert("apiVersion".into(), expected_version.into());
     map.insert("kind".into(), r.kind.into());
     let input = Value::Object(map);
-    let Some(result) = typed::roundtrip(r.group, r.version, r.kind, input.clone()) else {
-        return Ok((input, Vec::new()));
-    };
-    let out = result.map_err(|e| {
-        ApiError::bad_request(format!(
-            "{kind} in version \"{version}\" cannot be handled as a {kind}: {e}",
-            kind = r.kind,
-            version = r.version
-        ))
-    })?;
+    // Decoding through the kind's type both applies upstream's defaults (as upstream's
+    // decoder does) and drops the fields the type does not have: the difference between
+    // what came in and what came out names them.
+    let mut out = input.clone();
+    match rkube_validation::default_object(
+        rkube_validation::Gvk::new(r.group, r.version, r.kind),
+        &mut out,
+    ) {
+        Ok(()) => {}
+        Err(rkube_validation::Error::Decode(e)) => {
+            return Err(ApiError::bad_request(e.to_string()));
+        }
+        Err(rkube_validation::Error::Unsupported { .. }) => {
+            let Some(result) = typed::roundtrip(r.group, r.version, r.kind, input.clone()) else {
+                return Ok((input, Vec::new()));
+            };
+            out = result.map_err(|e| {
+                ApiError::bad_request(format!(
+                    "{kind} in version \"{version}\" cannot be handled as a {kind}: {e}",
+                    kind = r.kind,
+                    version = r.version
+                ))
+            })?;
+        }
+    }
     let unknown = typed::dropped_fields(&input, &out);
     let mut warnings = Vec::new();
     if !unknown.is_empty() {
@@ -210,7 +225,11 @@ pub async fn create_object(
     // Upstream's order: defaults, admission, system metadata, allocation, the kind's
     // preparation, validation, field ownership, storage.
     let mut obj = convert::to_storage(r, obj);
-    validation::default(r, &mut obj)?;
+    // Defaults were applied when the object was checked; a converted object gets its stored
+    // version's too.
+    if convert::needs_conversion(r) {
+        validation::default(r, &mut obj)?;
+    }
     let name = meta::name(&obj).unwrap_or("").to_string();
     if let Some(ns) = ctx.namespace() {
         admission::namespace_lifecycle(&ctx.state, r, ns, &name).await?;
@@ -344,7 +363,7 @@ pub async fn update_object(
             return Err(ApiError::conflict(r, &name, rkube_api::status::MODIFIED));
         }
         let mut new = convert::to_storage(r, new);
-        if !status_write {
+        if !status_write && convert::needs_conversion(r) {
             validation::default(r, &mut new)?;
         }
         validation::prepare_for_update(r, subresource, &mut new, &old);
