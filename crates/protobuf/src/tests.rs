@@ -101,7 +101,7 @@ impl Sampler {
             S::Duration => return json!("1h2m3.5s"),
             S::Quantity => return json!(["250m", "1Gi", "3", "1.5k"][self.next() as usize % 4]),
             S::IntOrString => {
-                return if self.next() % 2 == 0 {
+                return if self.next().is_multiple_of(2) {
                     json!(8080)
                 } else {
                     json!("http")
@@ -128,7 +128,7 @@ impl Sampler {
                 let schema = schema_of(m, 1);
                 return if depth > 2 {
                     json!({"type": "string"})
-                } else if self.next() % 2 == 0 {
+                } else if self.next().is_multiple_of(2) {
                     self.message(schema, depth + 1, embed)
                 } else {
                     json!([{"type": "string"}, {"type": "integer"}])
@@ -183,7 +183,7 @@ impl Sampler {
             Ty::Str => json!(format!("{}-{n}", f.json())),
             Ty::Bytes => json!("AAEC/f7/"),
             Ty::Bool => json!(true),
-            Ty::I32 => json!(if n % 3 == 0 { -(n as i64) } else { n as i64 }),
+            Ty::I32 => json!(if n.is_multiple_of(3) { -(n as i64) } else { n as i64 }),
             Ty::I64 => json!((n as i64) << 33),
             Ty::F64 => json!(n as f64 + 0.25),
             Ty::Msg(i) => self.message(i, depth + 1, embed),
