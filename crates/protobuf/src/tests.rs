@@ -183,7 +183,11 @@ impl Sampler {
             Ty::Str => json!(format!("{}-{n}", f.json())),
             Ty::Bytes => json!("AAEC/f7/"),
             Ty::Bool => json!(true),
-            Ty::I32 => json!(if n.is_multiple_of(3) { -(n as i64) } else { n as i64 }),
+            Ty::I32 => json!(if n.is_multiple_of(3) {
+                -(n as i64)
+            } else {
+                n as i64
+            }),
             Ty::I64 => json!((n as i64) << 33),
             Ty::F64 => json!(n as f64 + 0.25),
             Ty::Msg(i) => self.message(i, depth + 1, embed),
