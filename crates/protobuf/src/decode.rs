@@ -295,7 +295,10 @@ fn finish_field(
             }
         }
         Slot::Scalar(v) => {
-            if f.has(OMITEMPTY) && !f.has(NILABLE) && is_zero(&v) {
+            // omitempty drops zero values, and empty `[]byte`s even when set; a pointer to
+            // a zero value stays.
+            let pointer = f.has(NILABLE) && f.ty() != Ty::Bytes;
+            if f.has(OMITEMPTY) && !pointer && is_zero(&v) {
                 return Ok(());
             }
             v

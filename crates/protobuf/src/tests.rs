@@ -345,6 +345,22 @@ fn special_types() {
         json!("2024-05-01T10:00:00.123456Z")
     );
 
+    // An empty `[]byte` is written when set, and left out of JSON by omitempty.
+    let mwc = json!({"apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingWebhookConfiguration", "metadata": {"name": "m"},
+        "webhooks": [{"name": "w.example.com", "clientConfig": {"url": "https://x", "caBundle": ""},
+            "sideEffects": "None", "admissionReviewVersions": ["v1"]}]});
+    let bytes = encode(&mwc).unwrap();
+    assert!(
+        bytes.windows(4).any(|w| w == [0x12, 0x00, 0x1a, 0x09]),
+        "caBundle written, empty"
+    );
+    let got = decode(&bytes).unwrap().object;
+    assert_eq!(
+        got["webhooks"][0]["clientConfig"],
+        json!({"url": "https://x"})
+    );
+
     // Bytes are base64; ConfigMap binaryData and Secret data.
     let s = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
         "data": {"bin": "AAEC/f7/", "empty": ""}, "type": "Opaque"});
