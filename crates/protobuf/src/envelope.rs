@@ -110,18 +110,12 @@ pub(crate) fn decode_nested(ctx: &mut Ctx, data: &[u8]) -> Result<Value, Error> 
         }
     };
     if let Value::Object(map) = &mut object {
-        // apiVersion and kind first, as upstream writes them.
-        let mut out = serde_json::Map::new();
         if !u.api_version.is_empty() {
-            out.insert("apiVersion".into(), Value::String(u.api_version));
+            map.insert("apiVersion".into(), Value::String(u.api_version));
         }
         if !u.kind.is_empty() {
-            out.insert("kind".into(), Value::String(u.kind));
+            map.insert("kind".into(), Value::String(u.kind));
         }
-        for (k, v) in std::mem::take(map) {
-            out.entry(k).or_insert(v);
-        }
-        *map = out;
     }
     Ok(object)
 }

@@ -28,19 +28,32 @@ fn format_parts(t: OffsetDateTime, micros: Option<u32>) -> Option<String> {
     if !(0..=9999).contains(&year) {
         return None;
     }
-    let mut s = format!(
-        "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
+    let mut s = String::with_capacity(27);
+    digits(&mut s, year as u32, 4);
+    s.push('-');
+    digits(&mut s, u8::from(t.month()).into(), 2);
+    s.push('-');
+    digits(&mut s, t.day().into(), 2);
+    s.push('T');
+    digits(&mut s, t.hour().into(), 2);
+    s.push(':');
+    digits(&mut s, t.minute().into(), 2);
+    s.push(':');
+    digits(&mut s, t.second().into(), 2);
     if let Some(us) = micros {
-        s.push_str(&format!(".{us:06}"));
+        s.push('.');
+        digits(&mut s, us, 6);
     }
     s.push('Z');
     Some(s)
+}
+
+/// Appends `v` as exactly `width` decimal digits (zero-padded; `v` fits).
+fn digits(s: &mut String, v: u32, width: u32) {
+    for i in (0..width).rev() {
+        let d = (v / 10u32.pow(i)) % 10;
+        s.push(char::from(b'0' + d as u8));
+    }
 }
 
 /// Parses an RFC 3339 timestamp (any offset, optional fraction) into (seconds, nanos).
