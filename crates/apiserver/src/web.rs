@@ -1,6 +1,7 @@
-//! HTTP plumbing: response bodies, JSON/YAML/`Status` responses, reading request bodies with
-//! the 3 MiB limit, and content negotiation of `Accept` (JSON, YAML, `as=Table`,
-//! `as=PartialObjectMetadata[List]`) and `Content-Type`.
+//! HTTP plumbing: response bodies, JSON/YAML/protobuf/`Status` responses, reading request
+//! bodies with the 3 MiB limit, decoding them (JSON, YAML, protobuf), and content negotiation
+//! of `Accept` (JSON, YAML, protobuf, `as=Table`, `as=PartialObjectMetadata[List]`) and
+//! `Content-Type`.
 
 use std::convert::Infallible;
 
@@ -29,9 +30,42 @@ pub enum Output {
     Table,
     /// `meta.k8s.io/v1` `PartialObjectMetadata` / `PartialObjectMetadataList`.
     Metadata,
+    /// `application/vnd.kubernetes.protobuf`; `or_json` when the client also accepts JSON
+    /// (which custom resources, having no protobuf form, are then served as).
+    Protobuf {
+        or_json: bool,
+    },
+}
+
+impl Output {
+    /// Whether objects are sent whole (not as a `Table` or metadata only).
+    pub fn is_object(self) -> bool {
+        matches!(self, Output::Json | Output::Yaml | Output::Protobuf { .. })
+    }
+
+    /// The output for a resource: protobuf only for kinds that have a protobuf form.
+    pub fn for_kind(self, api_version: &str, kind: &str) -> Result<Output, ApiError> {
+        match self {
+            Output::Protobuf { or_json } if !rkube_protobuf::supports(api_version, kind) => {
+                if or_json {
+                    Ok(Output::Json)
+                } else {
+                    Err(ApiError::not_acceptable(ACCEPTED_JSON))
+                }
+            }
+            other => Ok(other),
+        }
+    }
 }
 
 const ACCEPTED: &[&str] = &[
+    "application/json",
+    "application/yaml",
+    "application/vnd.kubernetes.protobuf",
+    "application/json;as=Table;v=v1;g=meta.k8s.io",
+];
+
+const ACCEPTED_JSON: &[&str] = &[
     "application/json",
     "application/yaml",
     "application/json;as=Table;v=v1;g=meta.k8s.io",
@@ -42,6 +76,7 @@ pub fn negotiate(accept: Option<&str>) -> Result<Output, ApiError> {
     let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
         return Ok(Output::Json);
     };
+    let mut protobuf = false;
     for item in accept.split(',') {
         let mut parts = item.split(';').map(str::trim);
         let media = parts.next().unwrap_or("").to_ascii_lowercase();
@@ -67,12 +102,21 @@ pub fn negotiate(accept: Option<&str>) -> Result<Output, ApiError> {
             (Some(_), _) => continue,
             (None, _) => {}
         }
+        if protobuf && (json_like || media == "application/yaml") {
+            return Ok(Output::Protobuf { or_json: true });
+        }
         if json_like {
             return Ok(Output::Json);
         }
         if media == "application/yaml" {
             return Ok(Output::Yaml);
         }
+        if media == rkube_protobuf::MEDIA_TYPE {
+            protobuf = true;
+        }
+    }
+    if protobuf {
+        return Ok(Output::Protobuf { or_json: false });
     }
     Err(ApiError::not_acceptable(ACCEPTED))
 }
@@ -86,6 +130,7 @@ pub enum BodyType {
     MergePatch,
     StrategicMergePatch,
     ApplyPatch,
+    Protobuf,
 }
 
 /// Reads `Content-Type`.
@@ -104,13 +149,40 @@ pub fn body_type(content_type: Option<&str>) -> Result<BodyType, ApiError> {
         "application/merge-patch+json" => BodyType::MergePatch,
         "application/strategic-merge-patch+json" => BodyType::StrategicMergePatch,
         "application/apply-patch+yaml" | "application/apply-patch+cbor" => BodyType::ApplyPatch,
+        rkube_protobuf::MEDIA_TYPE => BodyType::Protobuf,
         other => {
-            return Err(ApiError::unsupported_media_type(
-                other,
-                &["application/json", "application/yaml"],
-            ));
+            return Err(ApiError::unsupported_media_type(other, BODY_TYPES));
         }
     })
+}
+
+/// The media types of object bodies.
+pub const BODY_TYPES: &[&str] = &[
+    "application/json",
+    "application/yaml",
+    rkube_protobuf::MEDIA_TYPE,
+];
+
+/// Decodes an object body (a create, an update, a subresource's or delete options) of the
+/// given `Content-Type`. Empty bodies are refused.
+pub fn decode_object(content_type: Option<&str>, bytes: &[u8]) -> Result<Value, ApiError> {
+    let ty = body_type(content_type)?;
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request("the request body is empty"));
+    }
+    match ty {
+        BodyType::Json => parse_document(bytes, false),
+        BodyType::Yaml => parse_document(bytes, true),
+        // Upstream ignores fields it does not know in protobuf bodies (strict field
+        // validation covers JSON and YAML only).
+        BodyType::Protobuf => rkube_protobuf::decode(bytes)
+            .map(|d| d.object)
+            .map_err(|e| ApiError::bad_request(format!("failed to decode protobuf body: {e}"))),
+        _ => Err(ApiError::unsupported_media_type(
+            content_type.unwrap_or(""),
+            BODY_TYPES,
+        )),
+    }
 }
 
 /// Reads a request body, refusing more than [`MAX_BODY`] bytes.
@@ -152,8 +224,18 @@ pub fn parse_document(bytes: &[u8], yaml: bool) -> Result<Value, ApiError> {
     }
 }
 
-/// A response with a JSON (or YAML) body.
+/// A response with a JSON, YAML or protobuf body.
 pub fn respond(status: u16, value: &Value, output: Output) -> Response<Body> {
+    if let Output::Protobuf { .. } = output {
+        match rkube_protobuf::encode(value) {
+            Ok(bytes) => {
+                return respond_bytes(status, Bytes::from(bytes), rkube_protobuf::MEDIA_TYPE);
+            }
+            // Kinds without a protobuf form were refused or turned into JSON when the request
+            // was negotiated; anything left (a malformed stored object) is sent as JSON.
+            Err(e) => tracing::warn!("protobuf encoding failed, sending JSON: {e}"),
+        }
+    }
     let (bytes, ctype) = match output {
         Output::Yaml => (
             serde_yaml::to_string(value)
@@ -212,7 +294,37 @@ mod tests {
         );
         assert_eq!(
             negotiate(Some("application/vnd.kubernetes.protobuf, */*")).unwrap(),
+            Output::Protobuf { or_json: true }
+        );
+        assert_eq!(
+            negotiate(Some(
+                "application/json, application/vnd.kubernetes.protobuf"
+            ))
+            .unwrap(),
             Output::Json
+        );
+        assert_eq!(
+            negotiate(Some("application/vnd.kubernetes.protobuf")).unwrap(),
+            Output::Protobuf { or_json: false }
+        );
+        assert_eq!(
+            Output::Protobuf { or_json: false }
+                .for_kind("stable.example.com/v1", "CronTab")
+                .unwrap_err()
+                .code,
+            406
+        );
+        assert_eq!(
+            Output::Protobuf { or_json: true }
+                .for_kind("stable.example.com/v1", "CronTab")
+                .unwrap(),
+            Output::Json
+        );
+        assert_eq!(
+            Output::Protobuf { or_json: false }
+                .for_kind("v1", "Pod")
+                .unwrap(),
+            Output::Protobuf { or_json: false }
         );
         assert_eq!(negotiate(Some("application/yaml")).unwrap(), Output::Yaml);
         assert_eq!(
@@ -222,12 +334,7 @@ mod tests {
             .unwrap(),
             Output::Metadata
         );
-        assert_eq!(
-            negotiate(Some("application/vnd.kubernetes.protobuf"))
-                .unwrap_err()
-                .code,
-            406
-        );
+        assert_eq!(negotiate(Some("text/html")).unwrap_err().code, 406);
         assert_eq!(
             negotiate(Some("application/json;as=Foo;g=x"))
                 .unwrap_err()

@@ -241,7 +241,7 @@ fn render(ctx: &Ctx, items: Vec<Value>, list_meta: Value) -> Result<Response<Bod
             "metadata": list_meta,
             "items": items.iter().map(table::partial_metadata).collect::<Vec<_>>(),
         }),
-        Output::Json | Output::Yaml => json!({
+        Output::Json | Output::Yaml | Output::Protobuf { .. } => json!({
             "kind": ctx.resource.list_kind(),
             "apiVersion": ctx.resource.api_version(),
             "metadata": list_meta,

@@ -98,7 +98,10 @@ pub async fn handle(
             .and_then(|v| v.to_str().ok())
             .map(String::from)
     };
-    let output = negotiate(header_str(header::ACCEPT).as_deref())?;
+    let mut output = negotiate(header_str(header::ACCEPT).as_deref())?;
+    if info.subresource.is_none() {
+        output = output.for_kind(&resource.api_version(), resource.kind)?;
+    }
     let ctx = Ctx {
         content_type: header_str(header::CONTENT_TYPE),
         user_agent: header_str(header::USER_AGENT).unwrap_or_default(),

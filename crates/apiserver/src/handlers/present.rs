@@ -23,7 +23,7 @@ pub fn served(resource: &Resource, obj: Value) -> Value {
 /// One object in the negotiated form.
 pub fn object(ctx: &Ctx, status: u16, obj: Value) -> Result<Response<Body>, ApiError> {
     let doc = match ctx.output {
-        Output::Json | Output::Yaml => obj,
+        Output::Json | Output::Yaml | Output::Protobuf { .. } => obj,
         Output::Table => {
             let include =
                 Include::parse(ctx.query.get("includeObject")).map_err(ApiError::bad_request)?;

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::write::{Change, check_object, update_object};
 use super::{Ctx, present, read};
 use crate::objects;
-use crate::web::{Body, BodyType, body_type, parse_document, respond};
+use crate::web::{Body, BodyType, body_type, respond};
 
 pub async fn handle(ctx: &Ctx, sub: &Subresource, body: Bytes) -> Result<Response<Body>, ApiError> {
     let verb = ctx.info.verb.as_str();
@@ -46,20 +46,7 @@ pub async fn handle(ctx: &Ctx, sub: &Subresource, body: Bytes) -> Result<Respons
 }
 
 fn decode(ctx: &Ctx, body: &Bytes) -> Result<Value, ApiError> {
-    let yaml = match body_type(ctx.content_type.as_deref())? {
-        BodyType::Json => false,
-        BodyType::Yaml => true,
-        _ => {
-            return Err(ApiError::unsupported_media_type(
-                ctx.content_type.as_deref().unwrap_or(""),
-                &["application/json", "application/yaml"],
-            ));
-        }
-    };
-    if body.is_empty() {
-        return Err(ApiError::bad_request("the request body is empty"));
-    }
-    parse_document(body, yaml)
+    crate::web::decode_object(ctx.content_type.as_deref(), body)
 }
 
 /// A workload's label selector as a string (`Scale.status.selector`).

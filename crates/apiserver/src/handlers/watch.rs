@@ -40,12 +40,10 @@ struct Encoder {
 }
 
 impl Encoder {
-    fn object(&self, c: &Cached) -> Bytes {
-        if self.raw {
-            return c.json.clone();
-        }
+    /// The document an event carries for a cached object.
+    fn document(&self, c: &Cached) -> Value {
         let obj = present::served(self.resource, c.value());
-        let doc = match self.output {
+        match self.output {
             Output::Table => table::table(
                 self.resource,
                 std::slice::from_ref(&obj),
@@ -53,19 +51,32 @@ impl Encoder {
                 json!({"resourceVersion": obj["metadata"]["resourceVersion"].clone()}),
             ),
             Output::Metadata => table::partial_metadata(&obj),
-            Output::Json | Output::Yaml => obj,
-        };
-        Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
+            Output::Json | Output::Yaml | Output::Protobuf { .. } => obj,
+        }
     }
 
-    fn event(&self, typ: &str, object: &[u8]) -> Bytes {
-        let mut buf = BytesMut::with_capacity(object.len() + 32);
-        buf.put_slice(b"{\"type\":\"");
-        buf.put_slice(typ.as_bytes());
-        buf.put_slice(b"\",\"object\":");
-        buf.put_slice(object);
-        buf.put_slice(b"}\n");
-        buf.freeze()
+    /// One event for a cached object.
+    fn object_event(&self, typ: &str, c: &Cached) -> Bytes {
+        if self.raw {
+            return json_event(typ, &c.json);
+        }
+        self.event(typ, &self.document(c))
+    }
+
+    /// One event in the stream's encoding: a JSON line or a protobuf frame.
+    fn event(&self, typ: &str, doc: &Value) -> Bytes {
+        if let Output::Protobuf { .. } = self.output {
+            match rkube_protobuf::encode_watch_event(typ, doc) {
+                Ok(frame) => return Bytes::from(frame),
+                Err(e) => {
+                    let status = ApiError::internal(format!("encoding a watch event: {e}"));
+                    return rkube_protobuf::encode_watch_event("ERROR", &status.to_status())
+                        .map(Bytes::from)
+                        .unwrap_or_default();
+                }
+            }
+        }
+        json_event(typ, &serde_json::to_vec(doc).unwrap_or_default())
     }
 
     fn bookmark(&self, revision: i64, initial_end: bool) -> Bytes {
@@ -78,14 +89,30 @@ impl Encoder {
             "apiVersion": self.resource.api_version(),
             "metadata": meta,
         });
-        self.event("BOOKMARK", obj.to_string().as_bytes())
+        self.event("BOOKMARK", &obj)
+    }
+
+    fn error(&self, err: &ApiError) -> Bytes {
+        self.event("ERROR", &err.to_status())
+    }
+
+    fn content_type(&self) -> &'static str {
+        match self.output {
+            Output::Protobuf { .. } => rkube_protobuf::WATCH_MEDIA_TYPE,
+            _ => "application/json",
+        }
     }
 }
 
-fn error_event(err: &ApiError) -> Bytes {
-    let mut line = json!({"type": "ERROR", "object": err.to_status()}).to_string();
-    line.push('\n');
-    Bytes::from(line)
+/// A JSON watch line around an encoded object.
+fn json_event(typ: &str, object: &[u8]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(object.len() + 32);
+    buf.put_slice(b"{\"type\":\"");
+    buf.put_slice(typ.as_bytes());
+    buf.put_slice(b"\",\"object\":");
+    buf.put_slice(object);
+    buf.put_slice(b"}\n");
+    buf.freeze()
 }
 
 pub async fn watch(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
@@ -176,7 +203,7 @@ pub async fn watch(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
                         rx = r;
                     }
                     Err(WatchFromError::TooOld { requested, oldest }) => {
-                        first = Some(error_event(&ApiError::expired(format!(
+                        first = Some(encoder.error(&ApiError::expired(format!(
                             "too old resource version: {requested} ({oldest})"
                         ))));
                         rx = cache.watch_from(None).map(|(_, r)| r).map_err(|_| {
@@ -188,6 +215,7 @@ pub async fn watch(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         }
     }
 
+    let encoder_content_type = encoder.content_type();
     let (tx, body_rx) = mpsc::channel::<Bytes>(64);
     let bookmark_every = ctx.state.config.bookmark_interval;
     let initial_send = initial
@@ -205,11 +233,7 @@ pub async fn watch(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         }
         let mut last = start_revision;
         for c in &initial_send {
-            if tx
-                .send(encoder.event("ADDED", &encoder.object(c)))
-                .await
-                .is_err()
-            {
+            if tx.send(encoder.object_event("ADDED", c)).await.is_err() {
                 return;
             }
         }
@@ -240,7 +264,7 @@ pub async fn watch(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
                 (_, true, false) => "DELETED",
                 (_, false, false) => return None,
             };
-            Some(encoder.event(typ, &encoder.object(&e.object)))
+            Some(encoder.object_event(typ, &e.object))
         };
         for e in &backlog {
             if let Some(b) = deliver(e, &mut last)
@@ -287,21 +311,13 @@ pub async fn watch(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
             .await
             .map(|b| (Ok::<_, std::convert::Infallible>(Frame::data(b)), rx))
     });
+    let content_type = encoder_content_type;
     let mut resp = Response::new(StreamBody::new(stream).boxed());
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-cache, private"),
     );
     Ok(resp)
-}
-
-/// The object of a watch event, for tests of the encoding.
-#[allow(dead_code)]
-fn decode_event(line: &[u8]) -> Option<(String, Value)> {
-    let v: Value = serde_json::from_slice(line).ok()?;
-    Some((v["type"].as_str()?.to_string(), v["object"].clone()))
 }

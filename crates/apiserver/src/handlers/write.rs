@@ -137,22 +137,12 @@ pub fn check_object_with(
     Ok((out, warnings))
 }
 
-/// Decodes a create or update body (JSON or YAML).
+/// Decodes a create or update body (JSON, YAML or protobuf).
 fn decode_body(ctx: &Ctx, body: &Bytes) -> Result<(Value, Vec<String>), ApiError> {
-    let yaml = match body_type(ctx.content_type.as_deref())? {
-        BodyType::Json => false,
-        BodyType::Yaml => true,
-        _ => {
-            return Err(ApiError::unsupported_media_type(
-                ctx.content_type.as_deref().unwrap_or(""),
-                &["application/json", "application/yaml"],
-            ));
-        }
-    };
-    if body.is_empty() {
-        return Err(ApiError::bad_request("the request body is empty"));
-    }
-    check_object(ctx, parse_document(body, yaml)?)
+    check_object(
+        ctx,
+        crate::web::decode_object(ctx.content_type.as_deref(), body)?,
+    )
 }
 
 fn write_options(ctx: &Ctx) -> WriteOptions {
@@ -529,15 +519,17 @@ pub async fn patch_object(
     let mode = field_validation(ctx)?;
     let ty = managed::served_type(r);
     match kind {
-        BodyType::Json | BodyType::Yaml => Err(ApiError::unsupported_media_type(
-            ctx.content_type.as_deref().unwrap_or(""),
-            &[
-                "application/json-patch+json",
-                "application/merge-patch+json",
-                "application/strategic-merge-patch+json",
-                "application/apply-patch+yaml",
-            ],
-        )),
+        BodyType::Json | BodyType::Yaml | BodyType::Protobuf => {
+            Err(ApiError::unsupported_media_type(
+                ctx.content_type.as_deref().unwrap_or(""),
+                &[
+                    "application/json-patch+json",
+                    "application/merge-patch+json",
+                    "application/strategic-merge-patch+json",
+                    "application/apply-patch+yaml",
+                ],
+            ))
+        }
         BodyType::ApplyPatch => {
             let manager = ctx.field_manager_param().ok_or_else(|| {
                 ApiError::invalid(
@@ -653,8 +645,7 @@ fn delete_options(ctx: &Ctx, body: &Bytes) -> Result<DeleteOptions, ApiError> {
     let doc: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        let yaml = matches!(body_type(ctx.content_type.as_deref())?, BodyType::Yaml);
-        parse_document(body, yaml)?
+        crate::web::decode_object(ctx.content_type.as_deref(), body)?
     };
     let mut grace = doc["gracePeriodSeconds"].as_i64();
     if let Some(g) = ctx
