@@ -75,10 +75,30 @@ pub fn timestamp(v: &Value) -> Option<i64> {
         .filter(|&t| t != GO_ZERO_TIME)
 }
 
+/// Whether a timestamp has a non-zero fraction of a second (`metav1.MicroTime`).
+fn has_fraction(v: &Value) -> bool {
+    v.as_str()
+        .and_then(|s| s.get(19..))
+        .and_then(|rest| rest.strip_prefix('.'))
+        .is_some_and(|frac| {
+            frac.chars()
+                .take_while(char::is_ascii_digit)
+                .any(|c| c != '0')
+        })
+}
+
+/// Whole seconds from a timestamp field to `now`, truncated toward zero as Go's
+/// `int(d.Seconds())` does (a fraction makes the elapsed time a little shorter).
+pub fn elapsed(v: &Value, now: i64) -> Option<i64> {
+    let t = timestamp(v)?;
+    let d = now - t;
+    Some(if has_fraction(v) && d >= 1 { d - 1 } else { d })
+}
+
 /// The time since a timestamp field (`translateTimestampSince`): `<unknown>` when unset.
 pub fn since(v: &Value, now: i64) -> String {
-    match timestamp(v) {
-        Some(t) => human_duration(now - t),
+    match elapsed(v, now) {
+        Some(d) => human_duration(d),
         None => "<unknown>".into(),
     }
 }
@@ -134,7 +154,10 @@ mod tests {
         let now = parse_rfc3339("2025-06-01T12:00:00Z").unwrap();
         assert_eq!(since(&json!("2025-06-01T11:59:00Z"), now), "60s");
         assert_eq!(since(&json!("2025-06-01T13:59:00+02:00"), now), "60s");
-        assert_eq!(since(&json!("2025-06-01T11:59:00.999999Z"), now), "60s");
+        assert_eq!(since(&json!("2025-06-01T11:59:00.999999Z"), now), "59s");
+        assert_eq!(since(&json!("2025-06-01T11:59:00.000000Z"), now), "60s");
+        assert_eq!(since(&json!("2025-06-01T11:59:59.5Z"), now), "0s");
+        assert_eq!(since(&json!("2025-06-01T12:00:00.5Z"), now), "0s");
         assert_eq!(since(&json!(null), now), "<unknown>");
         assert_eq!(since(&json!("garbage"), now), "<unknown>");
         assert_eq!(since(&json!("0001-01-01T00:00:00Z"), now), "<unknown>");
