@@ -30,7 +30,7 @@ async fn ensure(
     crate::validation::prepare_for_create(resource, &mut obj);
     match state
         .store
-        .create(&key, objects::to_storage(&obj), WriteOptions::default())
+        .create(&key, objects::to_storage(&mut obj), WriteOptions::default())
         .await
     {
         Ok(_) | Err(Error::AlreadyExists { .. }) => Ok(()),

@@ -8,11 +8,17 @@
 //! bounded history of recent events so that watches can resume from a resource version; one
 //! older than the history gets `410 Gone`. If the store watch fails (e.g. compacted), the
 //! caches are primed afresh and open watches are ended (clients re-list, as upstream's).
+//!
+//! Paged lists are served from **snapshots**: the first page of a `limit`ed list keeps the
+//! matching objects as they were at its revision (a vector of shared pointers, no copies),
+//! and the following pages read that snapshot, so a whole paged list is one consistent
+//! view without going to the store. Snapshots live for [`SNAPSHOT_TTL`]; a continue token
+//! whose snapshot is gone is served from the store at its revision, as before.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rkube_api::meta;
@@ -27,6 +33,26 @@ const HISTORY: usize = 4096;
 const LIVE_BUFFER: usize = 1024;
 /// Objects read per page while priming.
 const PRIME_PAGE: i64 = 5000;
+/// How long a paged list's snapshot is kept for its continue tokens.
+pub const SNAPSHOT_TTL: Duration = Duration::from_secs(60);
+/// Snapshots kept per resource (the oldest is dropped first).
+const MAX_SNAPSHOTS: usize = 16;
+
+/// The objects under a key prefix at one revision, in key order.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub revision: Revision,
+    pub prefix: String,
+    pub items: Arc<Vec<Arc<Cached>>>,
+    taken: Instant,
+}
+
+impl Snapshot {
+    /// The index of the first object whose key is at or after `key`.
+    pub fn position(&self, key: &str) -> usize {
+        self.items.partition_point(|c| c.key.as_str() < key)
+    }
+}
 
 /// One object as cached.
 #[derive(Debug)]
@@ -55,9 +81,132 @@ impl Cached {
         }
     }
 
+    /// From the stored encoding `stored` (which has no `resourceVersion`) and its decoding
+    /// `obj`: the served JSON is the stored bytes with the version spliced into
+    /// `metadata`, which spares encoding the object again.
+    fn from_stored(
+        res: &Resource,
+        key: String,
+        revision: Revision,
+        stored: &[u8],
+        obj: Value,
+    ) -> Cached {
+        let has_version = meta::resource_version(&obj).is_some();
+        let Some(at) = (!has_version).then(|| metadata_body(stored)).flatten() else {
+            return Cached::new(res, key, revision, obj);
+        };
+        let field = format!("\"resourceVersion\":\"{revision}\"");
+        let mut json = Vec::with_capacity(stored.len() + field.len() + 1);
+        json.extend_from_slice(&stored[..at]);
+        json.extend_from_slice(field.as_bytes());
+        if stored.get(at) != Some(&b'}') {
+            json.push(b',');
+        }
+        json.extend_from_slice(&stored[at..]);
+        Cached {
+            namespace: meta::namespace(&obj).map(String::from),
+            name: meta::name(&obj).unwrap_or("").to_string(),
+            labels: meta::labels(&obj),
+            fields: meta::field_set(res.group, res.plural, &obj),
+            json: Bytes::from(json),
+            key,
+            revision,
+        }
+    }
+
     /// The object as JSON.
     pub fn value(&self) -> Value {
         serde_json::from_slice(&self.json).unwrap_or(Value::Null)
+    }
+}
+
+/// The offset just after the `{` that opens the top-level `metadata` object of the JSON
+/// document `doc` (compact or not), or `None` if it has none or is not valid JSON.
+fn metadata_body(doc: &[u8]) -> Option<usize> {
+    let mut i = skip_ws(doc, 0);
+    if doc.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    loop {
+        i = skip_ws(doc, i);
+        match doc.get(i)? {
+            b'}' => return None,
+            b',' => {
+                i += 1;
+                continue;
+            }
+            b'"' => {}
+            _ => return None,
+        }
+        let key_end = skip_string(doc, i)?;
+        let key = &doc[i..key_end];
+        i = skip_ws(doc, key_end);
+        if doc.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(doc, i + 1);
+        if key == b"\"metadata\"" {
+            return (doc.get(i) == Some(&b'{')).then_some(i + 1);
+        }
+        i = skip_value(doc, i)?;
+    }
+}
+
+fn skip_ws(doc: &[u8], mut i: usize) -> usize {
+    while doc.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
+        i += 1;
+    }
+    i
+}
+
+/// The offset after the string starting at `i` (at its opening quote).
+fn skip_string(doc: &[u8], mut i: usize) -> Option<usize> {
+    i += 1;
+    loop {
+        match doc.get(i)? {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+}
+
+/// The offset after the value starting at `i`.
+fn skip_value(doc: &[u8], i: usize) -> Option<usize> {
+    match doc.get(i)? {
+        b'"' => skip_string(doc, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match doc.get(j)? {
+                    b'"' => {
+                        j = skip_string(doc, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
+        _ => {
+            let mut j = i;
+            while doc
+                .get(j)
+                .is_some_and(|b| !matches!(b, b',' | b'}' | b']') && !b.is_ascii_whitespace())
+            {
+                j += 1;
+            }
+            (j > i).then_some(j)
+        }
     }
 }
 
@@ -96,7 +245,10 @@ struct CacheState {
     history: VecDeque<Arc<CacheEvent>>,
     /// Every event after this revision is in `history`.
     oldest: Revision,
+    /// The revision of the last event applied (or of the priming).
+    last: Revision,
     tx: broadcast::Sender<Arc<CacheEvent>>,
+    snapshots: VecDeque<Snapshot>,
 }
 
 /// The cache of one stored resource.
@@ -128,7 +280,9 @@ impl ResourceCache {
                 objects: BTreeMap::new(),
                 history: VecDeque::new(),
                 oldest: 0,
+                last: 0,
                 tx,
+                snapshots: VecDeque::new(),
             }),
         }
     }
@@ -150,6 +304,56 @@ impl ResourceCache {
             .take_while(|(k, _)| k.starts_with(prefix))
             .map(|(_, v)| v.clone())
             .collect()
+    }
+
+    /// The cached objects under a key prefix and the revision they are the state at, given
+    /// `cursor`, the revision the dispatcher last published: every event up to it has been
+    /// applied, and any applied after it belong to this cache only up to its last one.
+    pub fn list_at(&self, prefix: &str, cursor: Revision) -> (Revision, Vec<Arc<Cached>>) {
+        let state = self.read();
+        let items = state
+            .objects
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v.clone())
+            .collect();
+        (cursor.max(state.last), items)
+    }
+
+    /// Keeps `items` (the state under `prefix` at `revision`) for the following pages of a
+    /// paged list.
+    pub fn keep_snapshot(
+        &self,
+        prefix: &str,
+        revision: Revision,
+        items: Arc<Vec<Arc<Cached>>>,
+    ) -> Snapshot {
+        let snap = Snapshot {
+            revision,
+            prefix: prefix.to_string(),
+            items,
+            taken: Instant::now(),
+        };
+        let mut state = self.write();
+        state.snapshots.retain(|s| {
+            s.taken.elapsed() < SNAPSHOT_TTL && (s.revision, &s.prefix) != (revision, &snap.prefix)
+        });
+        if state.snapshots.len() >= MAX_SNAPSHOTS {
+            state.snapshots.pop_front();
+        }
+        state.snapshots.push_back(snap.clone());
+        snap
+    }
+
+    /// The kept snapshot of `prefix` at `revision`, if it has not expired.
+    pub fn snapshot(&self, prefix: &str, revision: Revision) -> Option<Snapshot> {
+        self.read()
+            .snapshots
+            .iter()
+            .find(|s| {
+                s.revision == revision && s.prefix == prefix && s.taken.elapsed() < SNAPSHOT_TTL
+            })
+            .cloned()
     }
 
     /// One cached object.
@@ -209,7 +413,9 @@ impl ResourceCache {
         let mut state = self.write();
         state.objects = objects;
         state.history.clear();
+        state.snapshots.clear();
         state.oldest = revision;
+        state.last = revision;
         // Watchers of the old contents end; they re-list and re-watch.
         let (tx, _) = broadcast::channel(LIVE_BUFFER);
         state.tx = tx;
@@ -217,6 +423,7 @@ impl ResourceCache {
 
     fn apply(&self, key: String, kind: EventKind, revision: Revision, value: &[u8]) {
         let mut state = self.write();
+        state.last = revision;
         let prev = state.objects.get(&key).cloned();
         let event = match kind {
             EventKind::Put => {
@@ -224,7 +431,13 @@ impl ResourceCache {
                     tracing::warn!(%key, "undecodable object in the store; not cached");
                     return;
                 };
-                let cached = Arc::new(Cached::new(self.resource, key.clone(), revision, obj));
+                let cached = Arc::new(Cached::from_stored(
+                    self.resource,
+                    key.clone(),
+                    revision,
+                    value,
+                    obj,
+                ));
                 state.objects.insert(key, cached.clone());
                 CacheEvent {
                     kind: if prev.is_some() {
@@ -362,8 +575,13 @@ impl Caches {
                 for kv in &resp.kvs {
                     match serde_json::from_slice::<Value>(&kv.value) {
                         Ok(obj) => {
-                            let cached =
-                                Cached::new(cache.resource, kv.key.clone(), kv.mod_revision, obj);
+                            let cached = Cached::from_stored(
+                                cache.resource,
+                                kv.key.clone(),
+                                kv.mod_revision,
+                                &kv.value,
+                                obj,
+                            );
                             objects.insert(kv.key.clone(), Arc::new(cached));
                         }
                         Err(e) => tracing::warn!(key = %kv.key, error = %e, "undecodable object"),
@@ -417,5 +635,40 @@ impl Caches {
             }
         }
         Err(rkube_store::Error::Closed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spliced(doc: &str) -> Value {
+        let res = rkube_api::resources::find("", "v1", "configmaps").expect("configmaps");
+        let obj: Value = serde_json::from_str(doc).expect("json");
+        let c = Cached::from_stored(res, "k".into(), 42, doc.as_bytes(), obj);
+        serde_json::from_slice(&c.json).expect("spliced JSON parses")
+    }
+
+    #[test]
+    fn the_version_is_spliced_into_metadata() {
+        for doc in [
+            r#"{"apiVersion":"v1","data":{"metadata":"{\"x\":1}"},"kind":"ConfigMap","metadata":{"name":"a"}}"#,
+            r#"{"a":[{"metadata":{}},"]}\\"],"metadata":{},"z":1}"#,
+            r#" { "n" : -1.5e3 , "b" : true , "metadata" : { "name" : "a" } } "#,
+        ] {
+            let v = spliced(doc);
+            assert_eq!(v["metadata"]["resourceVersion"], "42", "{doc}");
+            let mut want: Value = serde_json::from_str(doc).unwrap();
+            want["metadata"]["resourceVersion"] = "42".into();
+            assert_eq!(v, want, "{doc}");
+        }
+        // No metadata object: encoded afresh.
+        assert_eq!(
+            spliced(r#"{"kind":"X"}"#)["metadata"]["resourceVersion"],
+            "42"
+        );
+        assert_eq!(metadata_body(br#"{"metadata":null}"#), None);
+        assert_eq!(metadata_body(br#"{"a":"unterminated"#), None);
+        assert_eq!(metadata_body(br#"[1]"#), None);
     }
 }

@@ -7,12 +7,12 @@ use rkube_store::KeyValue;
 use serde_json::Value;
 
 /// The JSON stored for an object.
-pub fn to_storage(obj: &Value) -> Bytes {
-    let mut stored = obj.clone();
-    let m = meta::meta_mut(&mut stored);
+pub fn to_storage(obj: &mut Value) -> Bytes {
+    // Stored objects carry neither: the version is the store's revision, set when read.
+    let m = meta::meta_mut(obj);
     m.remove("resourceVersion");
     m.remove("selfLink");
-    Bytes::from(serde_json::to_vec(&stored).unwrap_or_default())
+    Bytes::from(serde_json::to_vec(obj).unwrap_or_default())
 }
 
 /// An object read from the store, with its resource version.

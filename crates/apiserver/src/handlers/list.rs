@@ -1,10 +1,12 @@
 //! LIST, with upstream's resource-version semantics:
 //! - no `resourceVersion`: the most recent state — from the watch cache once it has caught
-//!   up with the store (a consistent read), or from the store when paging with `limit`;
+//!   up with the store (a consistent read);
 //! - `resourceVersion=0`: whatever the cache holds (`limit` ignored, as upstream);
-//! - `resourceVersion=N` (NotOlderThan): the cache once it has reached N (paged: the store);
+//! - `resourceVersion=N` (NotOlderThan): the cache once it has reached N;
 //! - `resourceVersionMatch=Exact`: the store at exactly N (410 once compacted);
-//! - `continue`: the next page of a paged list, at the first page's revision.
+//! - `continue`: the next page of a paged list, at the first page's revision — from the
+//!   cache's snapshot of the first page's state while it is kept, else from the store at
+//!   that revision (410 once compacted).
 //!
 //! Label and field selectors filter items; paging keeps reading until `limit` items match.
 
@@ -129,6 +131,26 @@ pub async fn list(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let prefix = ctx.resource.namespace_prefix(ctx.namespace());
     if let Some(token) = cont {
         let (rv, start) = decode_continue(token)?;
+        let start_key = format!("{}{start}", ctx.resource.key_prefix());
+        if let Some(snap) = ctx
+            .state
+            .caches
+            .for_resource(ctx.resource)
+            .and_then(|c| c.snapshot(&prefix, rv))
+        {
+            // Tokens stay valid exactly as long as the store could serve them: until the
+            // history they point into is compacted.
+            let compacted = ctx
+                .state
+                .store
+                .compacted_revision()
+                .await
+                .map_err(|e| crate::errors::store(ctx.resource, "", e))?;
+            if rv < compacted {
+                return Err(ApiError::expired(EXPIRED_CONTINUE));
+            }
+            return page_from_cache(ctx, &sel, limit, &prefix, rv, snap.items, &start_key);
+        }
         return from_store(
             ctx,
             &sel,
@@ -144,16 +166,19 @@ pub async fn list(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
             let rv = objects::parse_rv(rv)?;
             from_store(ctx, &sel, limit, rv, &prefix, false).await
         }
-        (None, _) if limit > 0 => from_store(ctx, &sel, limit, 0, &prefix, false).await,
-        (Some(rv), _) if rv != "0" && limit > 0 => {
-            objects::parse_rv(rv)?;
-            from_store(ctx, &sel, limit, 0, &prefix, false).await
-        }
         (None, _) => match ctx.state.caches.wait_fresh(CACHE_WAIT).await {
+            Ok(_) if limit > 0 => first_page_from_cache(ctx, &sel, limit, &prefix),
             Ok(_) => from_cache(ctx, &sel, &prefix),
             // A cache that cannot catch up must not serve a stale "consistent" read.
-            Err(_) => from_store(ctx, &sel, 0, 0, &prefix, false).await,
+            Err(_) => from_store(ctx, &sel, limit, 0, &prefix, false).await,
         },
+        (Some(rv), _) if rv != "0" && limit > 0 => {
+            let rv = objects::parse_rv(rv)?;
+            if rv > 0 && !ctx.state.caches.wait_for(rv, CACHE_WAIT).await {
+                return from_store(ctx, &sel, limit, 0, &prefix, false).await;
+            }
+            first_page_from_cache(ctx, &sel, limit, &prefix)
+        }
         (Some(rv), _) => {
             let rv = objects::parse_rv(rv)?;
             if rv > 0 && !ctx.state.caches.wait_for(rv, CACHE_WAIT).await {
@@ -170,30 +195,99 @@ pub async fn list(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     }
 }
 
-fn from_cache(ctx: &Ctx, sel: &Selectors, prefix: &str) -> Result<Response<Body>, ApiError> {
-    let cache = ctx
-        .state
+fn cache_of(ctx: &Ctx) -> Result<&Arc<crate::cache::ResourceCache>, ApiError> {
+    ctx.state
         .caches
         .for_resource(ctx.resource)
-        .ok_or_else(|| ApiError::internal("no cache for the resource"))?;
-    let revision = ctx.state.caches.revision();
+        .ok_or_else(|| ApiError::internal("no cache for the resource"))
+}
+
+fn from_cache(ctx: &Ctx, sel: &Selectors, prefix: &str) -> Result<Response<Body>, ApiError> {
+    let cache = cache_of(ctx)?;
+    let cursor = ctx.state.caches.revision();
     // `metadata.name=x` narrows the scan to one key.
-    let items: Vec<Arc<Cached>> = match sel.field.required_value("metadata.name") {
-        Some(name) if ctx.namespace().is_some() || !ctx.resource.namespaced() => cache
-            .get(&ctx.resource.key(ctx.namespace(), name))
-            .into_iter()
-            .filter(|c| sel.matches_cached(c))
-            .collect(),
-        _ => cache
-            .list(prefix)
-            .into_iter()
-            .filter(|c| sel.matches_cached(c))
-            .collect(),
-    };
+    let (revision, items): (Revision, Vec<Arc<Cached>>) =
+        match sel.field.required_value("metadata.name") {
+            Some(name) if ctx.namespace().is_some() || !ctx.resource.namespaced() => (
+                cursor,
+                cache
+                    .get(&ctx.resource.key(ctx.namespace(), name))
+                    .into_iter()
+                    .filter(|c| sel.matches_cached(c))
+                    .collect(),
+            ),
+            _ => {
+                let (revision, all) = cache.list_at(prefix, cursor);
+                (
+                    revision,
+                    all.into_iter().filter(|c| sel.matches_cached(c)).collect(),
+                )
+            }
+        };
     let list_meta = json!({"resourceVersion": revision.to_string()});
+    cached_items(ctx, &items, list_meta)
+}
+
+/// The first page of a paged list: from the cache's current state, which is kept as a
+/// snapshot when more pages follow.
+fn first_page_from_cache(
+    ctx: &Ctx,
+    sel: &Selectors,
+    limit: i64,
+    prefix: &str,
+) -> Result<Response<Body>, ApiError> {
+    let cache = cache_of(ctx)?;
+    let (revision, items) = cache.list_at(prefix, ctx.state.caches.revision());
+    page_from_cache(ctx, sel, limit, prefix, revision, Arc::new(items), "")
+}
+
+/// One page of `limit` matching objects from `items` (the state under `prefix` at
+/// `revision`), starting at the key `start`.
+fn page_from_cache(
+    ctx: &Ctx,
+    sel: &Selectors,
+    limit: i64,
+    prefix: &str,
+    revision: Revision,
+    items: Arc<Vec<Arc<Cached>>>,
+    start: &str,
+) -> Result<Response<Body>, ApiError> {
+    let first = items.partition_point(|c| c.key.as_str() < start);
+    let mut page = Vec::new();
+    let mut last = None;
+    for (i, c) in items.iter().enumerate().skip(first) {
+        if limit > 0 && page.len() as i64 >= limit {
+            break;
+        }
+        last = Some(i);
+        if sel.matches_cached(c) {
+            page.push(c.clone());
+        }
+    }
+    let mut list_meta = json!({"resourceVersion": revision.to_string()});
+    if let Some(last) = last.filter(|l| l + 1 < items.len() && page.len() as i64 >= limit) {
+        let key = &items[last].key;
+        let relative = key.strip_prefix(&ctx.resource.key_prefix()).unwrap_or(key);
+        list_meta["continue"] = encode_continue(revision, &format!("{relative}\u{0}")).into();
+        if sel.is_everything() {
+            list_meta["remainingItemCount"] = ((items.len() - last - 1) as i64).into();
+        }
+        if start.is_empty() {
+            cache_of(ctx)?.keep_snapshot(prefix, revision, items.clone());
+        }
+    }
+    cached_items(ctx, &page, list_meta)
+}
+
+/// A list of cached objects in the negotiated form.
+fn cached_items(
+    ctx: &Ctx,
+    items: &[Arc<Cached>],
+    list_meta: Value,
+) -> Result<Response<Body>, ApiError> {
     let raw_json = ctx.output == Output::Json && !crate::convert::needs_conversion(ctx.resource);
     if raw_json {
-        return Ok(raw_list(ctx, &items, &list_meta));
+        return Ok(raw_list(ctx, items, &list_meta));
     }
     let values: Vec<Value> = items
         .iter()

@@ -227,7 +227,7 @@ pub async fn bind(ctx: &Ctx, body: &Bytes) -> Result<Response<Body>, ApiError> {
             .store
             .update(
                 &key,
-                objects::to_storage(&pod),
+                objects::to_storage(&mut pod),
                 kv.mod_revision,
                 WriteOptions::default(),
             )
@@ -356,7 +356,7 @@ async fn consume_disruption(
             .store
             .update(
                 &key,
-                objects::to_storage(&pdb),
+                objects::to_storage(&mut pdb),
                 kv.mod_revision,
                 WriteOptions::default(),
             )

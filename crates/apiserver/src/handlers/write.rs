@@ -252,7 +252,8 @@ pub async fn create_object(
     });
     let checked = checked.and_then(|()| {
         if track {
-            obj = managed::track_update(r, &ctx.field_manager(), "", None, obj.clone())?;
+            obj =
+                managed::track_update(r, &ctx.field_manager(), "", None, std::mem::take(&mut obj))?;
         }
         Ok(())
     });
@@ -272,7 +273,7 @@ pub async fn create_object(
     match ctx
         .state
         .store
-        .create(&key, objects::to_storage(&obj), write_options(ctx))
+        .create(&key, objects::to_storage(&mut obj), write_options(ctx))
         .await
     {
         Ok(kv) => {
@@ -439,7 +440,7 @@ pub async fn update_object(
             .store
             .update(
                 &key,
-                objects::to_storage(&new),
+                objects::to_storage(&mut new),
                 kv.mod_revision,
                 write_options(ctx),
             )
@@ -830,7 +831,7 @@ async fn delete_object(
                 .store
                 .update(
                     &key,
-                    objects::to_storage(&new),
+                    objects::to_storage(&mut new),
                     kv.mod_revision,
                     WriteOptions::default(),
                 )
