@@ -191,7 +191,12 @@ impl ManagedFields {
 }
 
 /// Fields never recorded in managedFields (upstream's `stripMeta`).
-fn strip_set() -> Set {
+fn strip_set() -> &'static Set {
+    static SET: std::sync::OnceLock<Set> = std::sync::OnceLock::new();
+    SET.get_or_init(build_strip_set)
+}
+
+fn build_strip_set() -> Set {
     let mut s = Set::new();
     for p in [
         &["apiVersion"][..],
@@ -217,7 +222,7 @@ fn strip_set() -> Set {
 }
 
 fn strip(set: &Set) -> Set {
-    set.difference(&strip_set())
+    set.difference(strip_set())
 }
 
 /// The object without `metadata.managedFields`.
@@ -319,10 +324,18 @@ pub fn update(
         Some(l) => without_managed_fields(l),
         None => empty_object(ty),
     };
-    let cmp = ssa::compare(&before, &out, ty)?.filter(&opts.ignored);
-    let changed = cmp.modified.union(&cmp.added);
+    let ssa::Comparison {
+        removed,
+        modified,
+        added,
+    } = ssa::compare(&before, &out, ty)?.filter(&opts.ignored);
+    let changed = if modified.is_empty() {
+        added
+    } else {
+        modified.union(&added)
+    };
     for e in managed.entries.iter_mut() {
-        e.fields = strip(&e.fields.difference(&changed).difference(&cmp.removed));
+        e.fields = strip(&e.fields.difference(&changed).difference(&removed));
     }
     let op_set = strip(&changed);
     if !op_set.is_empty() {
