@@ -55,10 +55,12 @@ else
 fi
 
 echo "==> waiting for rkube server"
-for _ in $(seq 300); do
-  if logs | grep -q "datastore ready"; then
+for _ in $(seq 600); do
+  if logs | grep -q "API server ready"; then
     logs | sed 's/^/    /'
     echo "==> rkube server is running (data in $DATA_DIR, log: ${LOG})"
+    echo "    export KUBECONFIG=$DATA_DIR/kubeconfig.yaml"
+    echo "    kubectl get namespaces"
     exit 0
   fi
   if [ -f "$PIDFILE" ] && ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
@@ -69,5 +71,5 @@ for _ in $(seq 300); do
   sleep 0.1
 done
 logs | sed 's/^/    /' >&2
-echo "error: rkube server did not become ready in 30 s" >&2
+echo "error: rkube server did not become ready in 60 s" >&2
 exit 1

@@ -2,6 +2,7 @@
 //! and prints a Markdown table ready for `BENCHMARKS.md`, together with the machine it ran on.
 //! Benchmarks are never part of the test suite.
 
+pub mod api;
 pub mod runtime;
 pub mod stats;
 pub mod store;

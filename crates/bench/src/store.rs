@@ -124,7 +124,7 @@ pub struct Report {
 }
 
 impl Report {
-    fn add(&mut self, metric: impl Into<String>, value: impl Into<String>) {
+    pub fn add(&mut self, metric: impl Into<String>, value: impl Into<String>) {
         let (metric, value) = (metric.into(), value.into());
         eprintln!("  {:?} {metric}: {value}", self.backend);
         self.figures.push(Figure { metric, value });

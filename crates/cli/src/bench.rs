@@ -13,6 +13,8 @@ use crate::duration;
 pub enum BenchCommand {
     /// The storage backends side by side.
     Store(StoreArgs),
+    /// The API server: a real `rkube server` driven over HTTPS.
+    Api(ApiArgs),
     /// The native container runtime with real containers (as root).
     Runtime(RuntimeArgs),
 }
@@ -29,6 +31,25 @@ pub struct RuntimeArgs {
     #[arg(long, default_value_t = 256)]
     import_mib: usize,
     /// Directory for the runtime's state (default: the temporary directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ApiArgs {
+    /// How long each throughput phase runs.
+    #[arg(long, default_value = "5s", value_parser = duration::parse)]
+    phase: Duration,
+    /// Pods stored for the GET, LIST and memory measurements.
+    #[arg(long, default_value_t = 10_000)]
+    pods: usize,
+    /// Watchers in the fan-out measurement.
+    #[arg(long, default_value_t = 1000)]
+    watchers: usize,
+    /// Updates delivered to the watchers.
+    #[arg(long, default_value_t = 100)]
+    watch_updates: usize,
+    /// Directory for the server's data (default: the temporary directory).
     #[arg(long)]
     dir: Option<PathBuf>,
 }
@@ -88,12 +109,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 ..Default::default()
             };
             let reports = runtime.block_on(store::run(&opts))?;
-            println!("machine: {}", rkube_bench::machine());
-            println!(
-                "command: {}",
-                std::env::args().collect::<Vec<_>>().join(" ")
-            );
-            println!();
+            print_header();
             print!("{}", store::table(&reports));
         }
         BenchCommand::Runtime(args) => {
@@ -105,14 +121,31 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 shim_binary: std::env::current_exe().context("finding the rkube binary")?,
             };
             let mut report = runtime.block_on(rkube_bench::runtime::run(&opts))?;
-            println!("machine: {}", rkube_bench::machine());
-            println!(
-                "command: {}",
-                std::env::args().collect::<Vec<_>>().join(" ")
-            );
-            println!();
+            print_header();
             print!("{}", rkube_bench::runtime::table(&mut report));
+        }
+        BenchCommand::Api(args) => {
+            let opts = rkube_bench::api::Options {
+                rkube: std::env::current_exe().context("finding the rkube binary")?,
+                phase: args.phase,
+                pods: args.pods,
+                watchers: args.watchers,
+                watch_updates: args.watch_updates,
+                dir: args.dir.unwrap_or_else(std::env::temp_dir),
+            };
+            let report = runtime.block_on(rkube_bench::api::run(&opts))?;
+            print_header();
+            print!("{}", store::table(&[report]));
         }
     }
     Ok(())
+}
+
+fn print_header() {
+    println!("machine: {}", rkube_bench::machine());
+    println!(
+        "command: {}",
+        std::env::args().collect::<Vec<_>>().join(" ")
+    );
+    println!();
 }

@@ -10,6 +10,11 @@ mod snapshot;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc: allocation is a fifth of the API server's CPU under load with glibc's malloc,
+/// and glibc's per-thread arenas fragment badly with many connections (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Kubernetes in one small binary.
 #[derive(Parser)]
 #[command(name = "rkube", version, about, propagate_version = true)]

@@ -1,12 +1,18 @@
-//! `rkube server`: the control plane of one machine. So far that is the datastore (opened,
-//! checked, compacted on a schedule); the components that follow (API server, scheduler,
-//! controllers, node agent, DNS, ingress) are named at start-up as not running yet.
+//! `rkube server`: the control plane of one machine. It opens and checks the datastore,
+//! keeps its history compacted, makes the cluster's certificates on first start (reusing
+//! them afterwards), serves the Kubernetes API over HTTPS and writes an admin kubeconfig.
+//! The components that follow (scheduler, controllers, node agent, DNS, ingress) are named
+//! at start-up as not running yet.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use rkube_apiserver::allocate::Cidr;
+use rkube_apiserver::authn::Authenticator;
+use rkube_apiserver::{ApiServer, Config};
+use rkube_pki::{CertAuthority, CertSpec};
 use rkube_store::compactor::{self, CompactorConfig};
 use rkube_store::{Datastore, Error, EtcdTlsFiles, Store};
 
@@ -39,6 +45,43 @@ pub struct ServerArgs {
     #[arg(long, default_value = "5m", value_parser = duration::parse)]
     pub datastore_retention: Duration,
 
+    /// The port the API server listens on.
+    #[arg(long, default_value_t = 6443)]
+    pub https_listen_port: u16,
+
+    /// The address the API server listens on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: Ipv4Addr,
+
+    /// The address other nodes and pods reach this server on (default: the first
+    /// non-loopback IPv4 address of this machine, else 127.0.0.1).
+    #[arg(long)]
+    pub advertise_address: Option<Ipv4Addr>,
+
+    /// Extra names and addresses for the serving certificate (repeatable).
+    #[arg(long)]
+    pub tls_san: Vec<String>,
+
+    /// Where to write the admin kubeconfig (default <data-dir>/kubeconfig.yaml).
+    #[arg(long)]
+    pub write_kubeconfig: Option<PathBuf>,
+
+    /// Also accept the bearer tokens of this file (`token,user,uid,"group1,group2"` lines).
+    #[arg(long)]
+    pub token_auth_file: Option<PathBuf>,
+
+    /// The range Service ClusterIPs are allocated from.
+    #[arg(long, default_value = "10.43.0.0/16")]
+    pub service_cidr: String,
+
+    /// The range NodePorts are allocated from.
+    #[arg(long, default_value = "30000-32767")]
+    pub service_node_port_range: String,
+
+    /// How long Events are kept.
+    #[arg(long, default_value = "1h", value_parser = duration::parse)]
+    pub event_ttl: Duration,
+
     /// Do not run a node agent on this machine.
     #[arg(long)]
     pub disable_agent: bool,
@@ -57,7 +100,7 @@ pub fn default_data_dir() -> PathBuf {
 }
 
 /// The embedded datastore's file under a data directory.
-pub fn sqlite_path(data_dir: &std::path::Path) -> PathBuf {
+pub fn sqlite_path(data_dir: &Path) -> PathBuf {
     data_dir.join("db").join("state.db")
 }
 
@@ -69,9 +112,132 @@ pub fn run(args: ServerArgs) -> Result<()> {
     runtime.block_on(serve(args))
 }
 
+/// This machine's IPv4 addresses other than loopback, in interface order.
+fn local_addresses() -> Vec<Ipv4Addr> {
+    let mut out = Vec::new();
+    let mut ifaddrs: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills a linked list we walk read-only and free with freeifaddrs.
+    unsafe {
+        if libc::getifaddrs(&mut ifaddrs) != 0 {
+            return out;
+        }
+        let mut cur = ifaddrs;
+        while !cur.is_null() {
+            let addr = (*cur).ifa_addr;
+            if !addr.is_null() && (*addr).sa_family as i32 == libc::AF_INET {
+                let sin = addr as *const libc::sockaddr_in;
+                let ip = Ipv4Addr::from(u32::from_be((*sin).sin_addr.s_addr));
+                if !ip.is_loopback() && !out.contains(&ip) {
+                    out.push(ip);
+                }
+            }
+            cur = (*cur).ifa_next;
+        }
+        libc::freeifaddrs(ifaddrs);
+    }
+    out
+}
+
+fn parse_port_range(s: &str) -> Result<(u16, u16)> {
+    let (lo, hi) = s
+        .split_once('-')
+        .with_context(|| format!("--service-node-port-range {s:?}: expected LOW-HIGH"))?;
+    let (lo, hi): (u16, u16) = (lo.trim().parse()?, hi.trim().parse()?);
+    if lo == 0 || lo > hi {
+        bail!("--service-node-port-range {s:?}: LOW must be at least 1 and at most HIGH");
+    }
+    Ok((lo, hi))
+}
+
+/// Makes (or reuses) the CA and the serving and admin certificates under
+/// `<data-dir>/tls`, and writes the admin kubeconfig.
+fn certificates(
+    args: &ServerArgs,
+    advertise: Ipv4Addr,
+    first_service_ip: Ipv4Addr,
+) -> Result<(String, rkube_pki::Issued, PathBuf)> {
+    let tls = args.data_dir.join("tls");
+    let ca = CertAuthority::load_or_create(&tls, "ca", "rkube-ca")
+        .with_context(|| format!("the cluster CA in {}", tls.display()))?;
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let mut dns_names: Vec<String> = [
+        "localhost",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if !hostname.is_empty() {
+        dns_names.push(hostname);
+    }
+    let mut ips: Vec<IpAddr> = vec![
+        Ipv4Addr::LOCALHOST.into(),
+        first_service_ip.into(),
+        advertise.into(),
+    ];
+    ips.extend(local_addresses().into_iter().map(IpAddr::from));
+    for san in &args.tls_san {
+        match san.parse::<IpAddr>() {
+            Ok(ip) => ips.push(ip),
+            Err(_) => dns_names.push(san.clone()),
+        }
+    }
+    ips.sort();
+    ips.dedup();
+    dns_names.sort();
+    dns_names.dedup();
+    let serving = ca.load_or_issue(
+        &tls,
+        "serving-kube-apiserver",
+        &CertSpec {
+            common_name: "kube-apiserver".into(),
+            dns_names,
+            ips,
+            server: true,
+            ..Default::default()
+        },
+    )?;
+    let admin = ca.load_or_issue(
+        &tls,
+        "client-admin",
+        &CertSpec {
+            common_name: "system:admin".into(),
+            organizations: vec!["system:masters".into()],
+            client: true,
+            ..Default::default()
+        },
+    )?;
+    let kubeconfig = args
+        .write_kubeconfig
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("kubeconfig.yaml"));
+    rkube_pki::write_kubeconfig(
+        &kubeconfig,
+        &format!("https://127.0.0.1:{}", args.https_listen_port),
+        &ca.cert_pem,
+        &admin,
+    )
+    .with_context(|| format!("writing the kubeconfig {}", kubeconfig.display()))?;
+    Ok((ca.cert_pem, serving, kubeconfig))
+}
+
 async fn serve(args: ServerArgs) -> Result<()> {
+    let started = Instant::now();
     // Installed first, so that a stop request during start-up is not lost.
     let shutdown = shutdown_signal()?;
+    let service_cidr =
+        Cidr::parse(&args.service_cidr).map_err(|e| anyhow::anyhow!("--service-cidr: {e}"))?;
+    let node_ports = parse_port_range(&args.service_node_port_range)?;
+    let advertise = args
+        .advertise_address
+        .or_else(|| local_addresses().first().copied())
+        .unwrap_or(Ipv4Addr::LOCALHOST);
+
     let datastore = Datastore::parse(
         &args.datastore_endpoint,
         &sqlite_path(&args.data_dir),
@@ -94,21 +260,49 @@ async fn serve(args: ServerArgs) -> Result<()> {
         CompactorConfig::keep(args.datastore_retention),
     );
 
+    let (ca_pem, serving, kubeconfig) = certificates(&args, advertise, service_cidr.nth(1))?;
+    let mut authenticator = Authenticator::new();
+    if let Some(file) = &args.token_auth_file {
+        authenticator.load_token_file(file)?;
+    }
+    let config = Config {
+        listen: SocketAddr::from((args.bind_address, args.https_listen_port)),
+        serving_cert_pem: serving.cert_pem,
+        serving_key_pem: serving.key_pem,
+        client_ca_pem: ca_pem,
+        authenticator,
+        service_cidr,
+        node_ports,
+        advertise_address: advertise,
+        advertise_port: args.https_listen_port,
+        event_ttl: args.event_ttl,
+        bookmark_interval: Duration::from_secs(60),
+    };
+    let server = ApiServer::start(store.clone(), config).await?;
+    if !server.wait_ready(Duration::from_secs(60)).await {
+        tracing::warn!("the API server is not ready after 60s; still waiting");
+    }
+    tracing::info!(
+        address = %server.local_addr(),
+        kubeconfig = %kubeconfig.display(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "API server ready"
+    );
     let agent = if args.disable_agent {
         ""
     } else {
         " node agent (kubelet, service proxy),"
     };
     tracing::warn!(
-        "rkube server runs only the datastore so far. Not running yet:{agent} API server (:6443), \
-         scheduler, controller manager, cluster DNS, ingress; no kubeconfig is written until the \
-         API server exists"
+        "not running yet:{agent} scheduler, controller manager, cluster DNS, ingress — pods are \
+         stored but not scheduled or started"
     );
 
     shutdown.await;
     tracing::info!("shutting down");
+    server.shutdown().await;
     compactor.abort();
-    close(store).await;
+    store.close().await;
     Ok(())
 }
 
@@ -128,10 +322,6 @@ async fn wait_for_datastore(store: &dyn Store, name: &str) -> Result<i64> {
             Err(e) => return Err(e).context(format!("datastore {name}")),
         }
     }
-}
-
-async fn close(store: Arc<dyn Store>) {
-    store.close().await;
 }
 
 /// Resolves on SIGTERM or SIGINT; the handlers are in place once this returns.

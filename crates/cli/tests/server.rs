@@ -21,8 +21,20 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut child = Command::new(RKUBE)
-            .args(["server", "--data-dir"])
+            .args([
+                "server",
+                "--bind-address",
+                "127.0.0.1",
+                "--https-listen-port",
+            ])
+            .arg(port.to_string())
+            .arg("--data-dir")
             .arg(data_dir)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
@@ -79,16 +91,54 @@ fn rkube(args: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn server_starts_says_what_it_runs_and_stops_on_sigterm() {
+fn server_serves_the_api_writes_a_kubeconfig_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    let lines = server.wait_for("Not running yet");
+    let lines = server.wait_for("not running yet");
     let all = lines.join("\n");
     assert!(all.contains("datastore ready"), "{all}");
-    assert!(all.contains("API server"), "{all}");
+    assert!(all.contains("API server ready"), "{all}");
+    assert!(all.contains("scheduler"), "{all}");
     assert!(dir.path().join("db/state.db").is_file());
-    let status = server.stop();
-    assert!(status.success(), "exit status {status}");
+    let kubeconfig = dir.path().join("kubeconfig.yaml");
+    let kubectl = |args: &[&str]| {
+        Command::new("/usr/bin/kubectl")
+            .args(args)
+            .env("KUBECONFIG", &kubeconfig)
+            .output()
+            .unwrap()
+    };
+    let out = kubectl(&["get", "ns", "-o", "name"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names = String::from_utf8_lossy(&out.stdout);
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        assert!(names.contains(&format!("namespace/{ns}")), "{names}");
+    }
+    let out = kubectl(&["create", "-f", "-"]);
+    assert!(!out.status.success(), "no file given");
+    let ca = std::fs::read_to_string(dir.path().join("tls/ca.crt")).unwrap();
+    assert!(server.stop().success());
+
+    // A restart reuses the CA and keeps the data.
+    let server = Server::start(dir.path());
+    server.wait_for("API server ready");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("tls/ca.crt")).unwrap(),
+        ca
+    );
+    let out = kubectl(&[
+        "get",
+        "svc",
+        "kubernetes",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "10.43.0.1");
+    assert!(server.stop().success());
 }
 
 #[test]
