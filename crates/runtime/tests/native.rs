@@ -251,6 +251,15 @@ async fn isolation_inside_and_across_sandboxes() {
     };
     assert_eq!(net(server.clone()).await, net(peer.clone()).await);
     assert_ne!(net(peer.clone()).await, net(other.clone()).await);
+    // So are the IPC and UTS namespaces; the PID and mount namespaces are each container's.
+    for (ns, shared) in [("ipc", true), ("uts", true), ("pid", false), ("mnt", false)] {
+        let link = format!("/proc/self/ns/{ns}");
+        let in_peer = exec_ok(&h, &peer, &["readlink", &link]).await;
+        let in_server = exec_ok(&h, &server, &["readlink", &link]).await;
+        let in_other = exec_ok(&h, &other, &["readlink", &link]).await;
+        assert_eq!(in_peer == in_server, shared, "{ns}: {in_peer} {in_server}");
+        assert_ne!(in_peer, in_other, "{ns}");
+    }
     // Port-forwarding reaches the pod's port.
     let PortForward::Connected(mut conn) = h.rt.port_forward(&a.0, 8080).await.unwrap() else {
         panic!("the native runtime connects itself");
