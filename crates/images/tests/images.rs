@@ -390,6 +390,50 @@ async fn pulls_through_a_mirror_and_with_credentials() {
 }
 
 #[tokio::test]
+async fn pulls_with_a_bearer_token() {
+    let reg = Registry::start_with_tokens().unwrap();
+    let tokens = reg.tokens.as_ref().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let app = ImageDef::testapp("x").unwrap();
+    push(&app, &reg.host, "apps/testapp", "v1", Some(REGISTRY_USER))
+        .await
+        .unwrap();
+    let store = ImageStore::open(dir.path().join("s")).unwrap();
+    let name = format!("{}/apps/testapp:v1", reg.host);
+    let opts = insecure(&reg.host);
+
+    // Anonymous: the token service refuses, so the registry does too.
+    let err = store.pull(&name, None, &opts).await.unwrap_err();
+    assert!(matches!(err, Error::Registry(_)), "{err}");
+
+    // With credentials (here from a docker config JSON) the client gets a token from the
+    // registry's realm and pulls with it.
+    let before = tokens.issued();
+    let docker = DockerConfig::parse(
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
+            reg.host,
+            base64_encode(format!("{}:{}", REGISTRY_USER.0, REGISTRY_USER.1).as_bytes())
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let img = store
+        .pull(
+            &name,
+            None,
+            &PullOptions {
+                docker_config: docker,
+                ..opts
+            },
+        )
+        .await
+        .unwrap();
+    assert!(tokens.issued() > before);
+    assert!(store.lower_dirs(&img)[0].join("testapp").is_file());
+}
+
+#[tokio::test]
 async fn pulls_the_amd64_image_of_a_multi_platform_index() {
     use oci_client::manifest::{ImageIndexEntry, OciImageIndex, Platform};
     let reg = Registry::start(false).unwrap();

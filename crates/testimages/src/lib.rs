@@ -8,6 +8,11 @@
 //! [`ImageDef`] turns layers and a run config into the blobs of an OCI image, written as an
 //! OCI image-layout tarball, a `docker save` archive, or pushed to a registry. Layers are
 //! deterministic (fixed owners and times), so an image's digests are the same every run.
+//!
+//! [`Registry`] runs Debian's `docker-registry` on loopback for pull tests: open, with basic
+//! authentication, or with bearer tokens from a [`token`] service of the test's own.
+
+pub mod token;
 
 use std::io::Write;
 use std::path::Path;
@@ -416,6 +421,8 @@ pub struct Registry {
     _dir: tempfile::TempDir,
     /// `127.0.0.1:PORT`.
     pub host: String,
+    /// The token service of a registry started with [`Registry::start_with_tokens`].
+    pub tokens: Option<token::TokenService>,
 }
 
 /// The user and password of a registry started with authentication.
@@ -427,6 +434,16 @@ const REGISTRY_HTPASSWD: &str =
 impl Registry {
     /// Starts a registry; with `auth`, it demands [`REGISTRY_USER`] (HTTP basic).
     pub fn start(auth: bool) -> Result<Self> {
+        Self::launch(if auth { Auth::Basic } else { Auth::None })
+    }
+
+    /// Starts a registry that demands bearer tokens from its own token service, which
+    /// gives them to [`REGISTRY_USER`] (HTTP basic).
+    pub fn start_with_tokens() -> Result<Self> {
+        Self::launch(Auth::Token(token::TokenService::start()?))
+    }
+
+    fn launch(auth: Auth) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -437,13 +454,28 @@ impl Registry {
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
             dir.path().join("data").display()
         );
-        if auth {
-            std::fs::write(dir.path().join("htpasswd"), REGISTRY_HTPASSWD)?;
-            config.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: rkube-test\n    path: {}\n",
-                dir.path().join("htpasswd").display()
-            ));
-        }
+        let tokens = match auth {
+            Auth::None => None,
+            Auth::Basic => {
+                std::fs::write(dir.path().join("htpasswd"), REGISTRY_HTPASSWD)?;
+                config.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: rkube-test\n    path: {}\n",
+                    dir.path().join("htpasswd").display()
+                ));
+                None
+            }
+            Auth::Token(t) => {
+                std::fs::write(dir.path().join("token-root.pem"), &t.root_pem)?;
+                config.push_str(&format!(
+                    "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                    t.realm,
+                    token::SERVICE,
+                    token::ISSUER,
+                    dir.path().join("token-root.pem").display()
+                ));
+                Some(t)
+            }
+        };
         let cfg = dir.path().join("config.yml");
         std::fs::write(&cfg, config)?;
         let log = std::fs::File::create(dir.path().join("registry.log"))?;
@@ -460,6 +492,7 @@ impl Registry {
             child,
             _dir: dir,
             host,
+            tokens,
         };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
@@ -477,6 +510,12 @@ impl Registry {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
+}
+
+enum Auth {
+    None,
+    Basic,
+    Token(token::TokenService),
 }
 
 impl Drop for Registry {
