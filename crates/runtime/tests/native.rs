@@ -317,6 +317,18 @@ async fn exit_codes_and_stop_signals() {
         .await
         .unwrap();
 
+    // A signal sent to the shim is forwarded to the container.
+    let fwd = h
+        .run(&sb, container("fwd", "testapp", &["/testapp", "sleep"]))
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let shim = h.rt.shim_pid(&fwd).expect("the shim runs");
+    // SAFETY: kill with a pid and a signal.
+    assert_eq!(unsafe { libc::kill(shim, libc::SIGTERM) }, 0);
+    let st = h.wait_exited(&fwd).await;
+    assert_eq!(st.exit_code, 143, "{st:?}");
+    assert_eq!(log_text(st.log_path.as_ref().unwrap()), "term");
+
     // SIGTERM ignored: SIGKILL after the timeout.
     let stubborn = h
         .run(
@@ -893,6 +905,71 @@ async fn pulls_from_a_registry_and_runs_it() {
     let st = h.wait_exited(&c).await;
     assert_eq!(st.image_ref, id);
     assert_eq!(log_text(st.log_path.as_ref().unwrap()), "from the registry");
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_an_image_with_a_hundred_and_one_layers_and_whiteouts() {
+    use rkube_testimages::{ImageDef, LayerBuilder};
+    let h = Harness::new();
+    // busybox, then 100 layers: each adds /data/fN; layer 10 adds /data/gone and
+    // /etc/old/x, layer 20 deletes the first (whiteout) and makes /etc/old opaque with a
+    // new file; the image's user comes from /etc/passwd of a layer that replaced busybox's.
+    let mut layers = vec![rkube_testimages::busybox_layer().unwrap()];
+    for i in 1..=100 {
+        let mut l = LayerBuilder::new().file(&format!("data/f{i}"), b"x", 0o644);
+        match i {
+            10 => {
+                l = l
+                    .file("data/gone", b"gone", 0o644)
+                    .file("etc/old/x", b"old", 0o644)
+            }
+            20 => {
+                l = l
+                    .whiteout("data/gone")
+                    .opaque("etc/old")
+                    .file("etc/old/y", b"new", 0o644)
+            }
+            30 => {
+                l = l.file(
+                    "etc/passwd",
+                    b"root:x:0:0::/root:/bin/sh\nlayered:x:4321:4321::/:/bin/sh\n",
+                    0o644,
+                )
+            }
+            _ => {}
+        }
+        layers.push(l.finish());
+    }
+    let mut img = ImageDef::new("many-layers", layers);
+    img.user = Some("layered".into());
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("many.tar");
+    rkube_testimages::write_oci_archive(&[img], &archive).unwrap();
+    h.rt.images()
+        .import(std::fs::File::open(&archive).unwrap())
+        .unwrap();
+    let sb = h.sandbox("layers").await;
+    let c = h
+        .run(
+            &sb,
+            container(
+                "main",
+                "many-layers",
+                &[
+                    "sh",
+                    "-c",
+                    "ls /data | wc -l; ls /etc/old; test -e /data/gone || echo gone; id -u",
+                ],
+            ),
+        )
+        .await;
+    let st = h.wait_exited(&c).await;
+    assert_eq!(st.exit_code, 0);
+    assert_eq!(
+        log_text(st.log_path.as_ref().unwrap()),
+        "100\ny\ngone\n4321"
+    );
     h.finish().await;
 }
 
