@@ -1,17 +1,14 @@
-//! The runtime's side of the shim protocol: starting a shim (`rkube shim --config FILE`, in
-//! its own session, reporting creation on descriptor 3), one-shot requests, and turning a
-//! streaming connection into a [`StreamSession`].
+//! The runtime's side of the shim protocol: starting a shim (`rkube shim --config FILE`,
+//! reporting creation on its standard output), one-shot requests, and turning a streaming
+//! connection into a [`StreamSession`].
 
 use std::io::BufRead;
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-use crate::shim::READY_FD;
 use crate::shim::protocol::{Reply, Request, frame, read_frame, write_frame};
 use crate::{Error, ExecSyncResponse, Result, StreamSession, TerminalSize};
 
@@ -20,59 +17,44 @@ const CREATE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Starts a shim for the container described by `config` and waits until it has created
 /// the container (or failed to). The shim's own diagnostics go to `log`.
+///
+/// The shim reports on its standard output (a pipe) and then turns it to its log. Nothing has
+/// to run in the child between fork and exec, so the standard library spawns it with
+/// `posix_spawn` (a vfork): no copy of the agent's page tables, however big the agent is.
 pub async fn spawn(binary: &Path, config: &Path, log: &Path) -> Result<()> {
     let binary = binary.to_path_buf();
     let config = config.to_path_buf();
     let shim_log = log.to_path_buf();
     let log = log.to_path_buf();
     let task = tokio::task::spawn_blocking(move || -> Result<String> {
-        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| Error::Runtime(format!("pipe: {e}")))?;
         let logf = std::fs::File::options()
             .create(true)
             .append(true)
             .open(&log)
             .map_err(crate::error::io(format!("opening {}", log.display())))?;
-        let logf2 = logf
-            .try_clone()
-            .map_err(crate::error::io("duplicating the shim log"))?;
-        let wfd = w.as_raw_fd();
-        let mut cmd = std::process::Command::new(&binary);
-        cmd.arg("shim")
+        let mut child = std::process::Command::new(&binary)
+            .arg("shim")
             .arg("--config")
             .arg(&config)
             .stdin(std::process::Stdio::null())
-            .stdout(logf)
-            .stderr(logf2)
+            .stdout(std::process::Stdio::piped())
+            .stderr(logf)
             .env_remove("RUST_LOG")
             // The `rkube` binary allocates with mimalloc, whose transparent huge pages would
             // give each shim (and each process libcontainer clones from it, copying on
             // write) 2 MiB pages for a few KiB of heap.
-            .env("MIMALLOC_ALLOW_THP", "0");
-        // SAFETY: between fork and exec only async-signal-safe calls (setsid, dup2, fcntl).
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::setsid() < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                if wfd == READY_FD {
-                    libc::fcntl(READY_FD, libc::F_SETFD, 0);
-                } else if libc::dup2(wfd, READY_FD) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let mut child = cmd
+            .env("MIMALLOC_ALLOW_THP", "0")
             .spawn()
             .map_err(crate::error::io(format!("starting {}", binary.display())))?;
-        drop(w);
+        let out = child.stdout.take();
         // The shim forks at once and its first process exits.
         let _ = child.wait();
         let mut line = String::new();
-        std::io::BufReader::new(std::fs::File::from(r))
-            .read_line(&mut line)
-            .map_err(crate::error::io("reading the shim's report"))?;
+        if let Some(out) = out {
+            std::io::BufReader::new(out)
+                .read_line(&mut line)
+                .map_err(crate::error::io("reading the shim's report"))?;
+        }
         Ok(line)
     });
     let line = tokio::time::timeout(CREATE_TIMEOUT, task)

@@ -3,56 +3,53 @@
 //!
 //! - Free heap memory goes back to the kernel (`malloc_trim`).
 //! - Pages of the executable and libraries that creating the container touched (libcontainer,
-//!   start-up code) stay mapped in the shim and count in its resident set although the shim
-//!   never runs them again. For read-only private file mappings that hold no private copy of
-//!   a page (no relocated data), `MADV_DONTNEED` removes those pages from the shim's page
+//!   start-up code, the relocation tables the loader read) stay mapped in the shim and count
+//!   in its resident set although the shim never uses them again. `MADV_DONTNEED` on a
+//!   private file mapping that was never written removes its pages from the shim's page
 //!   tables only: they stay in the page cache, shared with the agent and every other shim,
-//!   and any page the shim does use again is mapped back on its next access. Writable
-//!   mappings and any mapping with private (copied-on-write) pages are left alone, because
-//!   dropping those would lose their contents.
+//!   and any page the shim does use again is mapped back on its next access. Mappings that
+//!   can hold written (copied-on-write) pages must be left alone, since dropping those would
+//!   lose their contents; without reading `/proc/self/smaps` (costly: it walks every page
+//!   table) the safe ones are told apart by their place in an ELF file: code (executable
+//!   segments) and the first segment of a file (headers, symbol and relocation tables,
+//!   read-only data), which the loader never writes. Relocated read-only data (RELRO) is a
+//!   later, non-executable segment and is never touched.
 
-/// One mapping of `/proc/self/smaps` that may be released.
+/// One mapping of `/proc/self/maps` that may be released.
 #[derive(Debug, PartialEq, Eq)]
 struct Mapping {
     start: usize,
     end: usize,
 }
 
-/// The read-only, private, file-backed mappings without private (anonymous) pages.
-fn releasable(smaps: &str) -> Vec<Mapping> {
+/// Private, read-only file mappings that are code or a file's first segment.
+fn releasable(maps: &str) -> Vec<Mapping> {
     let mut out = Vec::new();
-    // The mapping being read: (range, candidate so far).
-    let mut current: Option<(Mapping, bool)> = None;
-    let finish = |cur: Option<(Mapping, bool)>, out: &mut Vec<Mapping>| {
-        if let Some((m, true)) = cur {
-            out.push(m);
-        }
-    };
-    for line in smaps.lines() {
-        let mut fields = line.split_whitespace();
-        let Some(first) = fields.next() else { continue };
-        if let Some((a, b)) = first.split_once('-')
-            && let (Ok(start), Ok(end)) =
-                (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
-        {
-            // A mapping header: "start-end perms offset dev inode path".
-            finish(current.take(), &mut out);
-            let perms = fields.next().unwrap_or("");
-            let path = fields.nth(3).unwrap_or("");
-            let candidate = perms.len() == 4
-                && perms.starts_with('r')
-                && perms.as_bytes()[1] == b'-'
-                && perms.ends_with('p')
-                && path.starts_with('/');
-            current = Some((Mapping { start, end }, candidate));
-        } else if first == "Anonymous:"
-            && let Some((_, candidate)) = current.as_mut()
-            && fields.next() != Some("0")
-        {
-            *candidate = false;
+    for line in maps.lines() {
+        // "start-end perms offset dev inode path"
+        let mut f = line.split_whitespace();
+        let (Some(range), Some(perms), Some(offset), Some(_dev), Some(_inode), Some(path)) =
+            (f.next(), f.next(), f.next(), f.next(), f.next(), f.next())
+        else {
+            continue;
+        };
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end), Ok(offset)) = (
+            usize::from_str_radix(a, 16),
+            usize::from_str_radix(b, 16),
+            u64::from_str_radix(offset, 16),
+        ) else {
+            continue;
+        };
+        let p = perms.as_bytes();
+        let private_read_only = p.len() == 4 && p[0] == b'r' && p[1] == b'-' && p[3] == b'p';
+        let code_or_first = p.get(2) == Some(&b'x') || offset == 0;
+        if private_read_only && code_or_first && path.starts_with('/') {
+            out.push(Mapping { start, end });
         }
     }
-    finish(current.take(), &mut out);
     out
 }
 
@@ -63,13 +60,13 @@ pub fn release() {
     unsafe {
         libc::malloc_trim(0);
     }
-    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
         return;
     };
-    for m in releasable(&smaps) {
-        // SAFETY: the range is a whole private read-only file mapping of this process with no
-        // private pages: discarding its pages only unmaps page-cache pages, which the next
-        // access maps again with the same contents.
+    for m in releasable(&maps) {
+        // SAFETY: the range is a whole private read-only file mapping of this process that is
+        // never written (code, or a file's first segment): discarding its pages only unmaps
+        // page-cache pages, which the next access maps again with the same contents.
         unsafe {
             libc::madvise(
                 m.start as *mut libc::c_void,
@@ -84,32 +81,22 @@ pub fn release() {
 mod tests {
     use super::*;
 
-    const SMAPS: &str = "\
+    const MAPS: &str = "\
 55d0a0000000-55d0a0510000 r--p 00000000 fe:00 6253866                    /usr/bin/rkube
-Rss:                 320 kB
-Anonymous:             0 kB
 55d0a0510000-55d0a1148000 r-xp 0050f000 fe:00 6253866                    /usr/bin/rkube
-Rss:                1852 kB
-Anonymous:             0 kB
 55d0a1148000-55d0a11d7000 r--p 01148000 fe:00 6253866                    /usr/bin/rkube
-Rss:                 572 kB
-Anonymous:           572 kB
 55d0a11d7000-55d0a11e0000 rw-p 011d7000 fe:00 6253866                    /usr/bin/rkube
-Anonymous:            36 kB
 55d0a2000000-55d0a2100000 rw-p 00000000 00:00 0                          [heap]
-Anonymous:           100 kB
 7f0000000000-7f0000001000 r--s 00000000 00:05 12                         /memfd:x (deleted)
-Anonymous:             0 kB
 7f0000100000-7f0000200000 r-xp 00026000 fe:00 326279                     /usr/lib/x86_64-linux-gnu/libc.so.6
-Anonymous:             0 kB
+7f0000300000-7f0000301000 r--p 00000000 00:00 0 
 7ffd00000000-7ffd00002000 r-xp 00000000 00:00 0                          [vdso]
-Anonymous:             0 kB
 ";
 
     #[test]
-    fn only_clean_read_only_private_file_mappings_are_released() {
+    fn only_code_and_first_segments_of_files_are_released() {
         assert_eq!(
-            releasable(SMAPS),
+            releasable(MAPS),
             vec![
                 Mapping {
                     start: 0x55d0a0000000,

@@ -12,7 +12,8 @@
 //! 3. moves into a mount namespace of its own and mounts the container's root filesystem
 //!    there ([`rootfs`]);
 //! 4. creates the container with libcontainer (stdio on pipes, or on a pseudo-terminal) and
-//!    reports `ok` or the error on file descriptor 3 to the runtime;
+//!    reports `ok` or the error to the runtime on its standard output (a pipe), which it
+//!    then turns to its log;
 //! 5. serves [`protocol::Request`]s on a unix socket: start, kill, wait, reopen-log, exec
 //!    and attach (streamed in frames);
 //! 6. writes the container's output as CRI log lines ([`logs`]), forwards the signals it
@@ -28,7 +29,7 @@ mod rootfs;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
@@ -43,9 +44,6 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use logs::{LogWriter, Stream};
 use protocol::{Reply, Request, ShimConfig, ShimState, ShimStatus, frame};
-
-/// The descriptor on which the shim reports creation to the runtime.
-pub const READY_FD: RawFd = 3;
 
 /// Runs the shim; returns the process exit code. Call before any thread exists.
 pub fn main(args: &[String]) -> i32 {
@@ -65,6 +63,9 @@ pub fn main(args: &[String]) -> i32 {
             return 1;
         }
     }
+    // A session of its own: signals for the agent's terminal or process group never reach
+    // the shim.
+    let _ = nix::unistd::setsid();
     // Diagnostics (libcontainer's included) go to the shim's log when asked for.
     if let Ok(filter) = std::env::var("RKUBE_SHIM_LOG") {
         let _ = tracing_subscriber::fmt()
@@ -83,15 +84,21 @@ pub fn main(args: &[String]) -> i32 {
     }
 }
 
-/// Writes the one-line creation report to the runtime (once; later calls do nothing).
+/// Writes the one-line creation report to the runtime, which reads it from the shim's
+/// standard output (a pipe), and then points standard output at the shim's log (standard
+/// error), closing the pipe. Once; later calls do nothing.
 fn report_ready(msg: &str) {
-    // SAFETY: fcntl on a possibly closed fd only fails.
-    if unsafe { libc::fcntl(READY_FD, libc::F_GETFD) } < 0 {
+    static REPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if REPORTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
         return;
     }
-    // SAFETY: READY_FD is open (checked above) and owned by this process from now on.
-    let mut f = unsafe { std::fs::File::from_raw_fd(READY_FD) };
-    let _ = writeln!(f, "{}", msg.replace('\n', " "));
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", msg.replace('\n', " "));
+    let _ = out.flush();
+    // SAFETY: dup2 of the process's own standard descriptors.
+    unsafe {
+        libc::dup2(2, 1);
+    }
 }
 
 fn threads() -> usize {
@@ -197,7 +204,6 @@ fn run(config_path: &Path) -> Result<(), String> {
         .map_err(|e| format!("reading {}: {e}", config_path.display()))?;
     let cfg: ShimConfig = serde_json::from_slice(&data)
         .map_err(|e| format!("parsing {}: {e}", config_path.display()))?;
-    set_cloexec(READY_FD);
     let n = threads();
     if n != 1 {
         return Err(format!(
