@@ -210,25 +210,39 @@ pub async fn register(
                 .and_then(|s| s.conditions.as_ref())
                 .is_none()
             {
-                return report_status(nodes, id, cap, runtime_version).await;
+                return report_status(nodes, id, cap, runtime_version, None).await;
             }
             Ok(created)
         }
         Err(kube::Error::Api(s)) if s.code == 409 => {
-            report_status(nodes, id, cap, runtime_version).await
+            let existing = nodes.get_opt(&id.name).await?;
+            report_status(nodes, id, cap, runtime_version, existing.as_ref()).await
         }
         Err(e) => Err(e),
     }
 }
 
-/// Writes the node's status (with fresh heartbeat times) as a merge patch of `status`.
+/// Writes the node's status (with fresh heartbeat times) as a merge patch of `status`;
+/// conditions whose status did not change since `previous` keep their transition time.
 pub async fn report_status(
     nodes: &Api<Node>,
     id: &NodeIdentity,
     cap: &Capacity,
     runtime_version: &str,
+    previous: Option<&Node>,
 ) -> Result<Node, kube::Error> {
-    let st = status(id, cap, runtime_version, Timestamp::now());
+    let mut st = status(id, cap, runtime_version, Timestamp::now());
+    let before = previous
+        .and_then(|n| n.status.as_ref())
+        .and_then(|s| s.conditions.as_ref());
+    for c in st.conditions.iter_mut().flatten() {
+        if let Some(old) = before.into_iter().flatten().find(|o| o.type_ == c.type_)
+            && old.status == c.status
+            && old.last_transition_time.is_some()
+        {
+            c.last_transition_time = old.last_transition_time.clone();
+        }
+    }
     let patch = serde_json::json!({ "status": st });
     nodes
         .patch_status(&id.name, &PatchParams::default(), &Patch::Merge(&patch))

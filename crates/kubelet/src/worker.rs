@@ -217,13 +217,17 @@ impl Kubelet {
         let mut tasks = tokio::task::JoinSet::new();
         // Node specs (podCIDR set later by IPAM) and re-registration.
         let this = self.clone();
-        let node_informer = Informer::new(nodes_api.clone(), watcher::Config::default()).on_change(
-            move |c: &Change<Node>| {
+        let node_watch = match self.config.nodes.as_slice() {
+            [one] => watcher::Config::default().fields(&format!("metadata.name={}", one.name)),
+            _ => watcher::Config::default(),
+        };
+        let node_informer =
+            Informer::new(nodes_api.clone(), node_watch).on_change(move |c: &Change<Node>| {
                 if let Change::Added(n) | Change::Updated { new: n, .. } = c {
                     this.observe_node(n);
                 }
-            },
-        );
+            });
+        let node_store = node_informer.store();
         tasks.spawn(node_informer.run());
         if let Some(informer) = lock(&self.informer).take() {
             tasks.spawn(informer.run());
@@ -237,7 +241,7 @@ impl Kubelet {
             });
         }
         for name in self.nodes.keys() {
-            tasks.spawn(self.clone().node_loop(name.clone()));
+            tasks.spawn(self.clone().node_loop(name.clone(), node_store.clone()));
         }
         self.pods.wait_synced().await;
         for _ in 0..self.config.workers.max(1) {
@@ -280,7 +284,7 @@ impl Kubelet {
         }
     }
 
-    async fn node_loop(self: Arc<Self>, name: String) {
+    async fn node_loop(self: Arc<Self>, name: String, node_store: Store<Node>) {
         let Some(state) = self.nodes.get(&name) else {
             return;
         };
@@ -307,15 +311,21 @@ impl Kubelet {
             }
             if reported.elapsed() >= self.config.status_report_interval {
                 let version = self.runtime.version();
-                let result =
-                    match node::report_status(&nodes, &state.id, &self.config.capacity, &version)
-                        .await
-                    {
-                        Err(kube::Error::Api(s)) if s.code == 404 => {
-                            node::register(&nodes, &state.id, &self.config.capacity, &version).await
-                        }
-                        other => other,
-                    };
+                let previous = node_store.get(&name);
+                let result = match node::report_status(
+                    &nodes,
+                    &state.id,
+                    &self.config.capacity,
+                    &version,
+                    previous.as_deref(),
+                )
+                .await
+                {
+                    Err(kube::Error::Api(s)) if s.code == 404 => {
+                        node::register(&nodes, &state.id, &self.config.capacity, &version).await
+                    }
+                    other => other,
+                };
                 match result {
                     Ok(n) => {
                         self.observe_node(&n);

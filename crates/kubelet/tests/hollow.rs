@@ -20,6 +20,7 @@ use serde_json::json;
 struct Cluster {
     server: TestServer,
     client: kube::Client,
+    runtime: Arc<FakeRuntime>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -50,9 +51,11 @@ async fn cluster(nodes: usize) -> Cluster {
         ..Default::default()
     };
     config.lease_renew_interval = Duration::from_millis(500);
+    config.status_report_interval = Duration::from_secs(1);
     config.backoff_base = Duration::from_secs(1);
     config.backoff_max = Duration::from_secs(4);
-    let kubelet = Kubelet::new(client.clone(), Arc::new(FakeRuntime::new()), config).unwrap();
+    let runtime = Arc::new(FakeRuntime::new());
+    let kubelet = Kubelet::new(client.clone(), runtime.clone(), config).unwrap();
     let task = tokio::spawn(async move {
         if let Err(e) = kubelet.run().await {
             panic!("kubelet: {e}");
@@ -61,6 +64,7 @@ async fn cluster(nodes: usize) -> Cluster {
     Cluster {
         server,
         client,
+        runtime,
         task,
     }
 }
@@ -162,6 +166,25 @@ async fn nodes_register_ready_and_renew_leases() {
         (l.spec?.renew_time > spec.renew_time).then_some(())
     })
     .await;
+
+    // Status reports refresh heartbeats and keep transition times.
+    let ready_of = |n: &Node| {
+        n.status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .cloned()
+    };
+    let before = ready_of(n0).unwrap();
+    let after = eventually("node status reported again", 20, async || {
+        let c = ready_of(&nodes.get("hollow-0").await.ok()?)?;
+        (c.last_heartbeat_time > before.last_heartbeat_time).then_some(c)
+    })
+    .await;
+    assert_eq!(after.last_transition_time, before.last_transition_time);
+    assert_eq!(after.status, "True");
 
     // kubectl sees them Ready.
     let out = std::process::Command::new("/usr/bin/kubectl")
@@ -305,4 +328,62 @@ async fn exit_codes_end_pods_or_restart_them() {
     let last = cs.last_state.as_ref().unwrap().terminated.as_ref().unwrap();
     assert_eq!(last.exit_code, 1);
     assert_eq!(last.reason.as_deref(), Some("Error"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_containers_run_first_and_force_deletes_free_the_runtime() {
+    let c = cluster(1).await;
+    let pods: Api<Pod> = Api::namespaced(c.client.clone(), "default");
+    let p: Pod = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "with-init"},
+        "spec": {
+            "nodeName": "hollow-0",
+            "initContainers": [{"name": "setup", "image": "busybox"}],
+            "containers": [{"name": "main", "image": "busybox"}],
+        },
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &p).await.unwrap();
+    let running = eventually("with-init Ready", 20, async || {
+        let p = pods.get("with-init").await.ok()?;
+        (condition(&p, "Ready").as_deref() == Some("True")).then_some(p)
+    })
+    .await;
+    let st = running.status.unwrap();
+    let init = &st.init_container_statuses.as_ref().unwrap()[0];
+    let done = init.state.as_ref().unwrap().terminated.as_ref().unwrap();
+    assert_eq!(
+        (done.exit_code, done.reason.as_deref()),
+        (0, Some("Completed"))
+    );
+    assert!(init.ready);
+    assert_eq!(c.runtime.counts(), (1, 2), "one sandbox, two containers");
+
+    // Deleted outright (grace 0): the kubelet removes what the runtime held.
+    let force = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..Default::default()
+    };
+    pods.delete("with-init", &force).await.unwrap();
+    eventually("runtime emptied", 20, async || {
+        (c.runtime.counts() == (0, 0)).then_some(())
+    })
+    .await;
+
+    // A new pod of the same name starts afresh.
+    pods.create(
+        &PostParams::default(),
+        &pod("with-init", "hollow-0", "Always", json!({})),
+    )
+    .await
+    .unwrap();
+    let again = eventually("re-created pod Ready", 20, async || {
+        let p = pods.get("with-init").await.ok()?;
+        (condition(&p, "Ready").as_deref() == Some("True")).then_some(p)
+    })
+    .await;
+    let st = again.status.unwrap();
+    assert!(st.init_container_statuses.is_none());
+    assert_eq!(st.container_statuses.unwrap()[0].restart_count, 0);
 }
