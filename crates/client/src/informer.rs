@@ -206,6 +206,13 @@ impl<K> Store<K> {
 }
 
 type Handler<K> = Box<dyn Fn(&Change<K>) + Send + Sync>;
+type Transform<K> = Box<dyn Fn(&mut K) + Send + Sync>;
+
+/// A transform dropping `metadata.managedFields`, which most components never read and
+/// which is often the larger part of a small object (client-go users do the same).
+pub fn strip_managed_fields<K: Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
+}
 
 /// A list+watch of one resource feeding a [`Store`] and handlers.
 pub struct Informer<K> {
@@ -213,6 +220,7 @@ pub struct Informer<K> {
     config: watcher::Config,
     store: Store<K>,
     handlers: Vec<Handler<K>>,
+    transform: Option<Transform<K>>,
 }
 
 impl<K> Informer<K>
@@ -226,6 +234,7 @@ where
             config,
             store: Store::default(),
             handlers: Vec::new(),
+            transform: None,
         }
     }
 
@@ -246,6 +255,13 @@ where
         self
     }
 
+    /// Changes every object before it is stored (client-go's `SetTransform`), for
+    /// example [`strip_managed_fields`] to save memory.
+    pub fn with_transform(mut self, f: impl Fn(&mut K) + Send + Sync + 'static) -> Self {
+        self.transform = Some(Box::new(f));
+        self
+    }
+
     /// The store this informer keeps current.
     pub fn store(&self) -> Store<K> {
         self.store.clone()
@@ -259,7 +275,14 @@ where
             config,
             store,
             handlers,
+            transform,
         } = self;
+        let shape = |mut o: K| {
+            if let Some(t) = &transform {
+                t(&mut o);
+            }
+            o
+        };
         let stream = watcher(api, config).default_backoff();
         futures::pin_mut!(stream);
         let mut relist: Option<HashMap<String, Arc<K>>> = None;
@@ -275,6 +298,7 @@ where
             match ev {
                 watcher::Event::Init => relist = Some(HashMap::new()),
                 watcher::Event::InitApply(o) => {
+                    let o = shape(o);
                     if let Some(buf) = relist.as_mut() {
                         buf.insert(key_of(&o), Arc::new(o));
                     }
@@ -306,13 +330,14 @@ where
                     store.synced.send_replace(true);
                 }
                 watcher::Event::Apply(o) => {
-                    let new = Arc::new(o);
+                    let new = Arc::new(shape(o));
                     match store.write().put(key_of(new.as_ref()), new.clone()) {
                         None => changes.push(Change::Added(new)),
                         Some(old) => changes.push(Change::Updated { old, new }),
                     }
                 }
                 watcher::Event::Delete(o) => {
+                    let o = shape(o);
                     let key = key_of(&o);
                     store.write().remove(&key);
                     // The watch's final state is newer than the cached one.

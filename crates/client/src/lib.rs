@@ -24,6 +24,6 @@ pub mod leader;
 pub mod queue;
 
 pub use connect::{ConnectError, client_from_kubeconfig};
-pub use informer::{Change, Informer, Store, key_of};
+pub use informer::{Change, Informer, Store, key_of, strip_managed_fields};
 pub use leader::{LeaderElectionConfig, LeaderElector, LeaderError};
 pub use queue::{RateLimiter, WorkQueue};

@@ -73,6 +73,7 @@ async fn informer_follows_changes_and_indexes() {
                 queue.add(key_of(c.object().as_ref()));
             }
         });
+    let informer = informer.with_transform(rkube_client::strip_managed_fields);
     let store = informer.store();
     let task = tokio::spawn(informer.run());
     tokio::time::timeout(Duration::from_secs(10), store.wait_synced())
@@ -80,6 +81,23 @@ async fn informer_follows_changes_and_indexes() {
         .expect("synced");
     assert!(store.get("default/before").is_some());
     assert_eq!(store.by_index("color", "red").len(), 1);
+    assert!(
+        store
+            .get("default/before")
+            .unwrap()
+            .metadata
+            .managed_fields
+            .is_none(),
+        "the transform ran before storing"
+    );
+    assert!(
+        api.get("before")
+            .await
+            .unwrap()
+            .metadata
+            .managed_fields
+            .is_some()
+    );
 
     api.create(&PostParams::default(), &cm("after", "red"))
         .await
@@ -105,6 +123,13 @@ async fn informer_follows_changes_and_indexes() {
     eventually("deleted", || store.get("default/after").is_none()).await;
     assert!(store.by_index("color", "red").is_empty());
 
+    // Handlers run right after the store is updated.
+    eventually("delete handled", || {
+        seen.lock()
+            .unwrap()
+            .contains(&"delete default/after".to_string())
+    })
+    .await;
     let seen = seen.lock().unwrap().clone();
     assert!(seen.contains(&"add default/before".to_string()), "{seen:?}");
     assert!(seen.contains(&"add default/after".to_string()), "{seen:?}");

@@ -17,7 +17,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::watcher;
-use rkube_client::{Change, Informer, RateLimiter, Store, WorkQueue, key_of};
+use rkube_client::{Change, Informer, RateLimiter, Store, WorkQueue, key_of, strip_managed_fields};
 
 use crate::ipam::{Allocator, Cidr, Exhausted};
 use crate::node::{self, Capacity, LEASE_NAMESPACE, NodeIdentity};
@@ -161,6 +161,7 @@ impl Kubelet {
             Api::<Pod>::all(client.clone()),
             watcher::Config::default().fields(&selector),
         )
+        .with_transform(strip_managed_fields)
         .on_change(move |c: &Change<Pod>| {
             if names.contains(node_of(c.object())) {
                 q.add(key_of(c.object().as_ref()));
@@ -221,8 +222,9 @@ impl Kubelet {
             [one] => watcher::Config::default().fields(&format!("metadata.name={}", one.name)),
             _ => watcher::Config::default(),
         };
-        let node_informer =
-            Informer::new(nodes_api.clone(), node_watch).on_change(move |c: &Change<Node>| {
+        let node_informer = Informer::new(nodes_api.clone(), node_watch)
+            .with_transform(strip_managed_fields)
+            .on_change(move |c: &Change<Node>| {
                 if let Change::Added(n) | Change::Updated { new: n, .. } = c {
                     this.observe_node(n);
                 }
@@ -306,7 +308,11 @@ impl Kubelet {
             )
             .await
             {
-                Ok(l) => last = Some(l),
+                Ok(mut l) => {
+                    // Not needed to renew (an update without it keeps the server's).
+                    l.metadata.managed_fields = None;
+                    last = Some(l);
+                }
                 Err(e) => tracing::warn!(node = %name, error = %e, "renewing node lease"),
             }
             if reported.elapsed() >= self.config.status_report_interval {
