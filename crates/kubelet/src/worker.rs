@@ -299,13 +299,15 @@ impl Kubelet {
         let mut reported = tokio::time::Instant::now();
         loop {
             let uid = lock(&state.uid).clone();
-            match node::renew_lease(
+            // Calls are boxed so that a sleeping node's task stays small (thousands of
+            // hollow nodes each hold one between renewals).
+            match Box::pin(node::renew_lease(
                 &leases,
                 last.take(),
                 &name,
                 &uid,
                 self.config.lease_duration,
-            )
+            ))
             .await
             {
                 Ok(mut l) => {
@@ -318,20 +320,23 @@ impl Kubelet {
             if reported.elapsed() >= self.config.status_report_interval {
                 let version = self.runtime.version();
                 let previous = node_store.get(&name);
-                let result = match node::report_status(
-                    &nodes,
-                    &state.id,
-                    &self.config.capacity,
-                    &version,
-                    previous.as_deref(),
-                )
-                .await
-                {
-                    Err(kube::Error::Api(s)) if s.code == 404 => {
-                        node::register(&nodes, &state.id, &self.config.capacity, &version).await
+                let result = Box::pin(async {
+                    match node::report_status(
+                        &nodes,
+                        &state.id,
+                        &self.config.capacity,
+                        &version,
+                        previous.as_deref(),
+                    )
+                    .await
+                    {
+                        Err(kube::Error::Api(s)) if s.code == 404 => {
+                            node::register(&nodes, &state.id, &self.config.capacity, &version).await
+                        }
+                        other => other,
                     }
-                    other => other,
-                };
+                })
+                .await;
                 match result {
                     Ok(n) => {
                         self.observe_node(&n);
