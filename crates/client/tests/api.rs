@@ -246,3 +246,43 @@ async fn run_leads_then_releases_and_one_leader_at_a_time() {
         "renew deadline longer than the lease is rejected"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_is_lost_when_the_lease_cannot_be_renewed() {
+    let s = TestServer::start().await;
+    let c = client(&s).await;
+    let leases: Api<Lease> = Api::namespaced(c.clone(), "kube-system");
+    let a = LeaderElector::new(c.clone(), fast("a")).unwrap();
+    let stolen = async {
+        // Once a leads, another party takes the Lease over for a long time.
+        loop {
+            if let Ok(Some(l)) = leases.get_opt("test-leader").await
+                && l.spec.as_ref().and_then(|s| s.holder_identity.as_deref()) == Some("a")
+            {
+                let mut l = l;
+                let spec = l.spec.as_mut().unwrap();
+                spec.holder_identity = Some("intruder".into());
+                spec.lease_duration_seconds = Some(3600);
+                leases
+                    .replace("test-leader", &PostParams::default(), &l)
+                    .await
+                    .unwrap();
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let started = tokio::time::Instant::now();
+    let (result, ()) = tokio::join!(a.run(std::future::pending::<()>()), stolen);
+    let err = result.expect_err("the work never ends; only losing the lease stops it");
+    assert!(
+        matches!(err, rkube_client::LeaderError::Lost { .. }),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "after the renew deadline"
+    );
+    let spec = leases.get("test-leader").await.unwrap().spec.unwrap();
+    assert_eq!(spec.holder_identity.as_deref(), Some("intruder"));
+}
