@@ -169,9 +169,10 @@ pub fn run(args: AgentArgs) -> Result<()> {
             args.node_name_prefix,
             count - 1
         );
+        let stop = crate::server::shutdown_signal()?;
         tokio::select! {
             r = kubelet.run() => r.context("hollow nodes")?,
-            _ = tokio::signal::ctrl_c() => eprintln!("rkube agent: stopping"),
+            _ = stop => eprintln!("rkube agent: stopping"),
         }
         Ok(())
     })

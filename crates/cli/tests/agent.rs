@@ -58,7 +58,7 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hollow_nodes_join_and_run_a_pod() {
     let s = TestServer::start().await;
-    let _agent = Agent(
+    let mut agent = Agent(
         Command::new(RKUBE)
             .args([
                 "agent",
@@ -122,6 +122,22 @@ async fn hollow_nodes_join_and_run_a_pod() {
     assert!(ip.starts_with("10.42.2."), "{ip}");
     let (ok, out) = kubectl(&s, &["delete", "pod", "p", "--timeout=30s"], None);
     assert!(ok, "graceful delete confirmed by the kubelet: {out}");
+
+    // SIGTERM stops the agent cleanly.
+    // SAFETY: signalling a child process this test started and has not reaped.
+    unsafe { libc::kill(agent.0.id() as i32, libc::SIGTERM) };
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = agent.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "agent did not stop"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
 }
 
 #[test]
