@@ -5,7 +5,11 @@
 #   protobuf-compiler  etcd-client's gRPC code generation
 #   etcd-server        the etcd backend's tests and benchmark run a real etcd
 #   pkg-config, gcc    crates that build C code (SQLite is compiled in)
-RKUBE_PACKAGES="protobuf-compiler etcd-server pkg-config gcc libc6-dev ca-certificates"
+#   libseccomp-dev     libcontainer (the native container runtime) links libseccomp
+#   busybox-static     the busybox test image is built from its binary
+#   docker-registry    image pulls are tested against a real registry on loopback
+#   containerd, runc   the CRI client is tested against containerd's CRI plugin
+RKUBE_PACKAGES="protobuf-compiler etcd-server pkg-config gcc libc6-dev ca-certificates libseccomp-dev busybox-static docker-registry containerd runc"
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then

@@ -15,6 +15,24 @@ pub enum BenchCommand {
     Store(StoreArgs),
     /// The API server: a real `rkube server` driven over HTTPS.
     Api(ApiArgs),
+    /// The native container runtime with real containers (as root).
+    Runtime(RuntimeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RuntimeArgs {
+    /// Container lifecycles (create+start+stop+remove) to time.
+    #[arg(long, default_value_t = 100)]
+    lifecycles: usize,
+    /// Pods started concurrently.
+    #[arg(long, default_value_t = 100)]
+    pods: usize,
+    /// Size of the archive for the image-import figure, in MiB.
+    #[arg(long, default_value_t = 256)]
+    import_mib: usize,
+    /// Directory for the runtime's state (default: the temporary directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -93,6 +111,18 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             let reports = runtime.block_on(store::run(&opts))?;
             print_header();
             print!("{}", store::table(&reports));
+        }
+        BenchCommand::Runtime(args) => {
+            let opts = rkube_bench::runtime::Options {
+                lifecycles: args.lifecycles,
+                pods: args.pods,
+                import_mib: args.import_mib,
+                dir: args.dir.unwrap_or_else(std::env::temp_dir),
+                shim_binary: std::env::current_exe().context("finding the rkube binary")?,
+            };
+            let mut report = runtime.block_on(rkube_bench::runtime::run(&opts))?;
+            print_header();
+            print!("{}", rkube_bench::runtime::table(&mut report));
         }
         BenchCommand::Api(args) => {
             let opts = rkube_bench::api::Options {

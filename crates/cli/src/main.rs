@@ -4,7 +4,9 @@
 mod agent;
 mod bench;
 mod duration;
+mod image;
 mod server;
+mod shim;
 mod snapshot;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +33,9 @@ enum Command {
     /// Save, restore or inspect snapshots of the embedded datastore.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
+    /// Import, list and remove the node's container images.
+    #[command(subcommand)]
+    Image(image::ImageCommand),
     /// Run benchmarks and print their figures.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -39,6 +44,11 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // The container shim must create its container before any thread exists: hand over to
+    // it before anything else runs.
+    if let Some(code) = shim::dispatch() {
+        return code;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -51,6 +61,7 @@ fn main() -> std::process::ExitCode {
         Command::Server(args) => server::run(args),
         Command::Agent(args) => agent::run(args),
         Command::Snapshot(cmd) => snapshot::run(cmd),
+        Command::Image(cmd) => image::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Version => {
             println!("rkube version {}", env!("CARGO_PKG_VERSION"));

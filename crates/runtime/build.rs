@@ -1,0 +1,10 @@
+//! Generates the CRI gRPC client from `proto/cri.proto` (needs `protoc`, Debian's
+//! protobuf-compiler).
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto/cri.proto");
+    tonic_prost_build::configure()
+        .build_server(false)
+        .compile_protos(&["proto/cri.proto"], &["proto"])?;
+    Ok(())
+}
