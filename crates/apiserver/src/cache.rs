@@ -47,13 +47,6 @@ pub struct Snapshot {
     taken: Instant,
 }
 
-impl Snapshot {
-    /// The index of the first object whose key is at or after `key`.
-    pub fn position(&self, key: &str) -> usize {
-        self.items.partition_point(|c| c.key.as_str() < key)
-    }
-}
-
 /// One object as cached.
 #[derive(Debug)]
 pub struct Cached {
@@ -322,12 +315,7 @@ impl ResourceCache {
 
     /// Keeps `items` (the state under `prefix` at `revision`) for the following pages of a
     /// paged list.
-    pub fn keep_snapshot(
-        &self,
-        prefix: &str,
-        revision: Revision,
-        items: Arc<Vec<Arc<Cached>>>,
-    ) -> Snapshot {
+    pub fn keep_snapshot(&self, prefix: &str, revision: Revision, items: Arc<Vec<Arc<Cached>>>) {
         let snap = Snapshot {
             revision,
             prefix: prefix.to_string(),
@@ -341,8 +329,7 @@ impl ResourceCache {
         if state.snapshots.len() >= MAX_SNAPSHOTS {
             state.snapshots.pop_front();
         }
-        state.snapshots.push_back(snap.clone());
-        snap
+        state.snapshots.push_back(snap);
     }
 
     /// The kept snapshot of `prefix` at `revision`, if it has not expired.

@@ -70,5 +70,5 @@ pub fn track_update(
         now: &now,
         ignored: ignored(r, subresource),
     };
-    rkube_patch::update(old, &new, &ty, &opts).map_err(patch_error)
+    rkube_patch::update_owned(old, new, &ty, &opts).map_err(patch_error)
 }

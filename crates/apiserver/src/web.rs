@@ -166,17 +166,30 @@ pub const BODY_TYPES: &[&str] = &[
 /// Decodes an object body (a create, an update, a subresource's or delete options) of the
 /// given `Content-Type`. Empty bodies are refused.
 pub fn decode_object(content_type: Option<&str>, bytes: &[u8]) -> Result<Value, ApiError> {
+    decode_object_noting_duplicates(content_type, bytes).map(|(v, _)| v)
+}
+
+/// [`decode_object`], and the paths of the fields a JSON body has more than once (the
+/// last one is kept).
+pub fn decode_object_noting_duplicates(
+    content_type: Option<&str>,
+    bytes: &[u8],
+) -> Result<(Value, Vec<String>), ApiError> {
     let ty = body_type(content_type)?;
     if bytes.is_empty() {
         return Err(ApiError::bad_request("the request body is empty"));
     }
     match ty {
-        BodyType::Json => parse_document(bytes, false),
-        BodyType::Yaml => parse_document(bytes, true),
+        BodyType::Json => crate::json::parse_noting_duplicates(bytes).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body of the request could not be decoded as JSON: {e}"
+            ))
+        }),
+        BodyType::Yaml => parse_document(bytes, true).map(|v| (v, Vec::new())),
         // Upstream ignores fields it does not know in protobuf bodies (strict field
         // validation covers JSON and YAML only).
         BodyType::Protobuf => rkube_protobuf::decode(bytes)
-            .map(|d| d.object)
+            .map(|d| (d.object, Vec::new()))
             .map_err(|e| ApiError::bad_request(format!("failed to decode protobuf body: {e}"))),
         _ => Err(ApiError::unsupported_media_type(
             content_type.unwrap_or(""),

@@ -472,6 +472,58 @@ async fn field_validation_and_dry_run() {
         .unwrap();
     assert_eq!(created.data.unwrap()["a"], "b");
 
+    // Duplicate fields: Strict lists them with unknown ones; Warn keeps the last value and
+    // warns; Ignore keeps the last value.
+    let dup = |q: &str, name: &str| {
+        http::Request::post(format!("/api/v1/namespaces/default/configmaps{q}"))
+            .header("Content-Type", "application/json")
+            .body(
+                format!(
+                    r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}","name":"{name}"}},"data":{{"k":"1","k":"2"}},"bogus":1}}"#
+                )
+                .into_bytes(),
+            )
+            .unwrap()
+    };
+    let e = api_error(
+        client
+            .request::<ConfigMap>(dup("?fieldValidation=Strict", "dup0"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (
+            400,
+            "strict decoding error: unknown field \"bogus\", duplicate field \"metadata.name\", duplicate field \"data.k\""
+        )
+    );
+    let resp = client
+        .send(dup("?fieldValidation=Warn", "dup1").map(kube::client::Body::from))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let warnings: Vec<&str> = resp
+        .headers()
+        .get_all("warning")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "299 - \"unknown field \\\"bogus\\\"\"",
+            "299 - \"duplicate field \\\"metadata.name\\\"\"",
+            "299 - \"duplicate field \\\"data.k\\\"\""
+        ]
+    );
+    assert_eq!(cms.get("dup1").await.unwrap().data.unwrap()["k"], "2");
+    let ignored: ConfigMap = client
+        .request(dup("?fieldValidation=Ignore", "dup2"))
+        .await
+        .unwrap();
+    assert_eq!(ignored.data.unwrap()["k"], "2");
+
     // Dry run changes nothing.
     let dry = cms
         .create(

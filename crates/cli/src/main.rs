@@ -1,6 +1,7 @@
 //! The `rkube` command: one binary for every rkube role. Each subcommand lives in its own
 //! module; this file only parses the command line and dispatches.
 
+mod agent;
 mod bench;
 mod duration;
 mod image;
@@ -27,6 +28,8 @@ struct Cli {
 enum Command {
     /// Run the control plane (and, later, a node agent) on this machine.
     Server(server::ServerArgs),
+    /// Run a node agent (today: hollow nodes with --fake) joining a cluster.
+    Agent(agent::AgentArgs),
     /// Save, restore or inspect snapshots of the embedded datastore.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
@@ -56,6 +59,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Server(args) => server::run(args),
+        Command::Agent(args) => agent::run(args),
         Command::Snapshot(cmd) => snapshot::run(cmd),
         Command::Image(cmd) => image::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),

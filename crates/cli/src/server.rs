@@ -325,7 +325,7 @@ async fn wait_for_datastore(store: &dyn Store, name: &str) -> Result<i64> {
 }
 
 /// Resolves on SIGTERM or SIGINT; the handlers are in place once this returns.
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+pub(crate) fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("watching SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("watching SIGINT")?;

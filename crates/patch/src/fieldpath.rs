@@ -197,12 +197,23 @@ impl Set {
 
     /// Adds a path (the empty path is ignored).
     pub fn insert(&mut self, path: &[PathElement]) {
+        // Elements are cloned only where the set does not have them yet (walks insert every
+        // leaf path, and most of each path is already there).
         match path {
             [] => {}
             [last] => {
-                self.members.insert(last.clone());
+                if !self.members.contains(last) {
+                    self.members.insert(last.clone());
+                }
             }
-            [first, rest @ ..] => self.children.entry(first.clone()).or_default().insert(rest),
+            [first, rest @ ..] => match self.children.get_mut(first) {
+                Some(child) => child.insert(rest),
+                None => {
+                    let mut child = Set::new();
+                    child.insert(rest);
+                    self.children.insert(first.clone(), child);
+                }
+            },
         }
     }
 

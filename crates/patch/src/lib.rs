@@ -22,4 +22,5 @@ pub mod strategic;
 pub use error::{Conflict, PatchError};
 pub use managed::{
     ApplyOptions, ManagedFields, ManagerEntry, Operation, UpdateOptions, apply, field_set, update,
+    update_owned,
 };

@@ -315,8 +315,21 @@ pub fn update(
     ty: &Type,
     opts: &UpdateOptions,
 ) -> Result<Value, PatchError> {
-    let mut managed = decode_live_or_new(live, new);
-    let mut out = without_managed_fields(new);
+    update_owned(live, new.clone(), ty, opts)
+}
+
+/// [`update`] taking the new object by value (no copy of it is made).
+pub fn update_owned(
+    live: Option<&Value>,
+    mut new: Value,
+    ty: &Type,
+    opts: &UpdateOptions,
+) -> Result<Value, PatchError> {
+    let mut managed = decode_live_or_new(live, &new);
+    if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("managedFields");
+    }
+    let mut out = new;
     if live.is_some() && managed.entries.is_empty() {
         return Ok(out);
     }

@@ -23,7 +23,7 @@ pub async fn handle(ctx: &Ctx, sub: &Subresource, body: Bytes) -> Result<Respons
         ("status" | "approval", "get") => read::get(ctx).await,
         ("status" | "approval", "update") => {
             let dry_run = ctx.dry_run()?;
-            let (obj, _) = check_object(ctx, decode(ctx, &body)?)?;
+            let (obj, _) = check_object(ctx, decode(ctx, &body)?, &[])?;
             let (obj, status) =
                 update_object(ctx, Change::Replace(obj), "status", true, dry_run).await?;
             present::object(ctx, status, present::served(ctx.resource, obj))

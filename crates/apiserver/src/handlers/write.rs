@@ -53,10 +53,14 @@ pub fn field_validation(ctx: &Ctx) -> Result<FieldValidation, ApiError> {
 }
 
 /// Checks a decoded object against the served type: kind and version, wrong JSON types,
-/// unknown fields (per `fieldValidation`). Returns the pruned object (served version) and
-/// warnings.
-pub fn check_object(ctx: &Ctx, obj: Value) -> Result<(Value, Vec<String>), ApiError> {
-    check_object_with(ctx.resource, field_validation(ctx)?, obj)
+/// unknown fields and the `duplicates` the decoder found (per `fieldValidation`). Returns
+/// the pruned object (served version) and warnings.
+pub fn check_object(
+    ctx: &Ctx,
+    obj: Value,
+    duplicates: &[String],
+) -> Result<(Value, Vec<String>), ApiError> {
+    check_object_with(ctx.resource, field_validation(ctx)?, obj, duplicates)
 }
 
 /// [`check_object`] without a request at hand.
@@ -64,6 +68,7 @@ pub fn check_object_with(
     r: &Resource,
     mode: FieldValidation,
     obj: Value,
+    duplicates: &[String],
 ) -> Result<(Value, Vec<String>), ApiError> {
     let Value::Object(mut map) = obj else {
         return Err(ApiError::bad_request(
@@ -118,10 +123,11 @@ pub fn check_object_with(
     }
     let unknown = typed::dropped_fields(&input, &out);
     let mut warnings = Vec::new();
-    if !unknown.is_empty() {
+    if !unknown.is_empty() || !duplicates.is_empty() {
         let listed: Vec<String> = unknown
             .iter()
             .map(|f| format!("unknown field {f:?}"))
+            .chain(duplicates.iter().map(|f| format!("duplicate field {f:?}")))
             .collect();
         match mode {
             FieldValidation::Strict => {
@@ -139,10 +145,9 @@ pub fn check_object_with(
 
 /// Decodes a create or update body (JSON, YAML or protobuf).
 fn decode_body(ctx: &Ctx, body: &Bytes) -> Result<(Value, Vec<String>), ApiError> {
-    check_object(
-        ctx,
-        crate::web::decode_object(ctx.content_type.as_deref(), body)?,
-    )
+    let (obj, duplicates) =
+        crate::web::decode_object_noting_duplicates(ctx.content_type.as_deref(), body)?;
+    check_object(ctx, obj, &duplicates)
 }
 
 fn write_options(ctx: &Ctx) -> WriteOptions {
@@ -554,7 +559,7 @@ pub async fn patch_object(
                 ));
             };
             let config = parse_document(&body, true)?;
-            let (config, _) = check_object_with(r, mode, config)?;
+            let (config, _) = check_object_with(r, mode, config, &[])?;
             if let Some(n) = meta::name(&config)
                 && n != ctx.name()
             {
@@ -619,7 +624,7 @@ pub async fn patch_object(
                 }
                 .map_err(managed::patch_error)?;
                 // The patched object is checked like a submitted one.
-                Ok(check_object_with(r, mode, patched)?.0)
+                Ok(check_object_with(r, mode, patched, &[])?.0)
             };
             update_object(
                 ctx,

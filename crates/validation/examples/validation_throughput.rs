@@ -1,5 +1,5 @@
 //! Measures defaulting + validation throughput for a typical Deployment and Pod:
-//! `cargo run --release -p rkube-validation --example throughput`.
+//! `cargo run --release -p rkube-validation --example validation_throughput`.
 
 use std::time::Instant;
 

@@ -1,7 +1,7 @@
 //! Measures encode and decode speed on a realistic Deployment and a 500-pod PodList.
 //!
 //! ```sh
-//! cargo run --release -p rkube-protobuf --example throughput
+//! cargo run --release -p rkube-protobuf --example protobuf_throughput
 //! ```
 
 use std::time::Instant;
