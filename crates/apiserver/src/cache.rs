@@ -74,43 +74,56 @@ impl Cached {
         }
     }
 
-    /// From the stored encoding `stored` (which has no `resourceVersion`) and its decoding
-    /// `obj`: the served JSON is the stored bytes with the version spliced into
-    /// `metadata`, which spares encoding the object again.
+    /// From the stored encoding `stored` (which has no `resourceVersion`): the served JSON
+    /// is the stored bytes with the version spliced into `metadata`, which spares decoding
+    /// and encoding the object again; only what the cache indexes is decoded
+    /// ([`crate::index_view`]). `None` if the bytes are not a JSON object.
     fn from_stored(
         res: &Resource,
         key: String,
         revision: Revision,
         stored: &[u8],
-        obj: Value,
-    ) -> Cached {
-        let has_version = meta::resource_version(&obj).is_some();
+    ) -> Option<Cached> {
+        let view = crate::index_view::decode(stored).ok()?;
+        let has_version = meta::resource_version(&view).is_some();
         let Some(at) = (!has_version).then(|| metadata_body(stored)).flatten() else {
-            return Cached::new(res, key, revision, obj);
+            let obj: Value = serde_json::from_slice(stored).ok()?;
+            return Some(Cached::new(res, key, revision, obj));
         };
-        let field = format!("\"resourceVersion\":\"{revision}\"");
-        let mut json = Vec::with_capacity(stored.len() + field.len() + 1);
-        json.extend_from_slice(&stored[..at]);
-        json.extend_from_slice(field.as_bytes());
-        if stored.get(at) != Some(&b'}') {
-            json.push(b',');
-        }
-        json.extend_from_slice(&stored[at..]);
-        Cached {
-            namespace: meta::namespace(&obj).map(String::from),
-            name: meta::name(&obj).unwrap_or("").to_string(),
-            labels: meta::labels(&obj),
-            fields: meta::field_set(res.group, res.plural, &obj),
+        let json = splice_at(stored, at, revision);
+        Some(Cached {
+            namespace: meta::namespace(&view).map(String::from),
+            name: meta::name(&view).unwrap_or("").to_string(),
+            labels: meta::labels(&view),
+            fields: meta::field_set(res.group, res.plural, &view),
             json: Bytes::from(json),
             key,
             revision,
-        }
+        })
     }
 
     /// The object as JSON.
     pub fn value(&self) -> Value {
         serde_json::from_slice(&self.json).unwrap_or(Value::Null)
     }
+}
+
+/// The stored JSON of an object (which has no `resourceVersion`) as served at `revision`:
+/// the version spliced into its `metadata`. `None` if the document has no metadata object.
+pub(crate) fn splice_version(stored: &[u8], revision: Revision) -> Option<Vec<u8>> {
+    metadata_body(stored).map(|at| splice_at(stored, at, revision))
+}
+
+fn splice_at(stored: &[u8], at: usize, revision: Revision) -> Vec<u8> {
+    let field = format!("\"resourceVersion\":\"{revision}\"");
+    let mut json = Vec::with_capacity(stored.len() + field.len() + 1);
+    json.extend_from_slice(&stored[..at]);
+    json.extend_from_slice(field.as_bytes());
+    if stored.get(at) != Some(&b'}') {
+        json.push(b',');
+    }
+    json.extend_from_slice(&stored[at..]);
+    json
 }
 
 /// The offset just after the `{` that opens the top-level `metadata` object of the JSON
@@ -409,22 +422,24 @@ impl ResourceCache {
     }
 
     fn apply(&self, key: String, kind: EventKind, revision: Revision, value: &[u8]) {
+        // Decoded before the lock is taken: readers and other writers are not held up.
+        let decoded = match kind {
+            EventKind::Put => {
+                match Cached::from_stored(self.resource, key.clone(), revision, value) {
+                    Some(c) => Some(Arc::new(c)),
+                    None => {
+                        tracing::warn!(%key, "undecodable object in the store; not cached");
+                        return;
+                    }
+                }
+            }
+            EventKind::Delete => None,
+        };
         let mut state = self.write();
         state.last = revision;
         let prev = state.objects.get(&key).cloned();
-        let event = match kind {
-            EventKind::Put => {
-                let Ok(obj) = serde_json::from_slice::<Value>(value) else {
-                    tracing::warn!(%key, "undecodable object in the store; not cached");
-                    return;
-                };
-                let cached = Arc::new(Cached::from_stored(
-                    self.resource,
-                    key.clone(),
-                    revision,
-                    value,
-                    obj,
-                ));
+        let event = match (kind, decoded) {
+            (EventKind::Put, Some(cached)) => {
                 state.objects.insert(key, cached.clone());
                 CacheEvent {
                     kind: if prev.is_some() {
@@ -437,7 +452,8 @@ impl ResourceCache {
                     prev,
                 }
             }
-            EventKind::Delete => {
+            (EventKind::Put, None) => return,
+            (EventKind::Delete, _) => {
                 let Some(prev) = prev else { return };
                 state.objects.remove(&key);
                 let last = Arc::new(Cached::new(self.resource, key, revision, prev.value()));
@@ -560,18 +576,16 @@ impl Caches {
             loop {
                 let resp = self.store.range(req.clone()).await?;
                 for kv in &resp.kvs {
-                    match serde_json::from_slice::<Value>(&kv.value) {
-                        Ok(obj) => {
-                            let cached = Cached::from_stored(
-                                cache.resource,
-                                kv.key.clone(),
-                                kv.mod_revision,
-                                &kv.value,
-                                obj,
-                            );
+                    match Cached::from_stored(
+                        cache.resource,
+                        kv.key.clone(),
+                        kv.mod_revision,
+                        &kv.value,
+                    ) {
+                        Some(cached) => {
                             objects.insert(kv.key.clone(), Arc::new(cached));
                         }
-                        Err(e) => tracing::warn!(key = %kv.key, error = %e, "undecodable object"),
+                        None => tracing::warn!(key = %kv.key, "undecodable object"),
                     }
                 }
                 if !resp.more {
@@ -631,8 +645,7 @@ mod tests {
 
     fn spliced(doc: &str) -> Value {
         let res = rkube_api::resources::find("", "v1", "configmaps").expect("configmaps");
-        let obj: Value = serde_json::from_str(doc).expect("json");
-        let c = Cached::from_stored(res, "k".into(), 42, doc.as_bytes(), obj);
+        let c = Cached::from_stored(res, "k".into(), 42, doc.as_bytes()).expect("cached");
         serde_json::from_slice(&c.json).expect("spliced JSON parses")
     }
 

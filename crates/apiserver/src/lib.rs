@@ -19,6 +19,7 @@ pub mod convert;
 pub mod discovery;
 mod errors;
 mod handlers;
+mod index_view;
 mod json;
 pub mod managed;
 pub mod nonresource;

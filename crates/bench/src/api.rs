@@ -56,6 +56,23 @@ impl Drop for ServerProcess {
     }
 }
 
+/// CPU time (user + system) the process has used so far, from `/proc/PID/stat`.
+fn cpu_time(pid: u32) -> Duration {
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command (which may contain spaces) start after the last ')'.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            // utime and stime are fields 14 and 15 of the line, 12 and 13 after the ')'.
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_micros(ticks * 1_000_000 / hz)
+}
+
 fn rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -206,6 +223,7 @@ pub async fn run(opts: &Options) -> Result<Report> {
         nss.create(&PostParams::default(), &n).await?;
     }
     for clients in [1usize, 64] {
+        let cpu_before = cpu_time(pid);
         let (n, elapsed, mut lat) = creates(
             &client,
             "bench",
@@ -217,6 +235,13 @@ pub async fn run(opts: &Options) -> Result<Report> {
         report.add(
             format!("pod creates, {clients} client(s): creates/s"),
             format!("{:.0}", n as f64 / elapsed.as_secs_f64()),
+        );
+        report.add(
+            format!("pod creates, {clients} client(s): server CPU per create µs"),
+            format!(
+                "{:.0}",
+                (cpu_time(pid) - cpu_before).as_micros() as f64 / n.max(1) as f64
+            ),
         );
         report.add(
             format!("pod creates, {clients} client(s): p50 / p99 ms"),

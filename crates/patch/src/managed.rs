@@ -325,14 +325,68 @@ pub fn update_owned(
     ty: &Type,
     opts: &UpdateOptions,
 ) -> Result<Value, PatchError> {
-    let mut managed = decode_live_or_new(live, &new);
+    let managed = decode_live_or_new(live, &new);
     if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("managedFields");
     }
-    let mut out = new;
+    let out = new;
     if live.is_some() && managed.entries.is_empty() {
         return Ok(out);
     }
+    if live.is_none() && managed.entries.is_empty() {
+        return record_create(out, ty, opts);
+    }
+    update_general(live, out, managed, ty, opts)
+}
+
+/// A create with no managedFields sent: the one entry holds every field the object sets,
+/// written straight from the object ([`ssa::created_fields_v1`]); the same result as
+/// [`update_general`] without comparing against an empty object and filtering sets.
+fn record_create(mut out: Value, ty: &Type, opts: &UpdateOptions) -> Result<Value, PatchError> {
+    let present: Vec<&str> = ["metadata", "spec", "status"]
+        .into_iter()
+        .filter(|f| ty.child(f).is_some_and(|c| c.field.is_some()))
+        .collect();
+    let fields = ssa::created_fields_v1(&out, ty, &present, &opts.ignored, strip_set())?;
+    let entries = if fields.is_empty() {
+        None
+    } else {
+        let mut m = Map::new();
+        m.insert("manager".into(), opts.manager.into());
+        m.insert("operation".into(), Operation::Update.as_str().into());
+        m.insert("apiVersion".into(), opts.api_version.into());
+        m.insert("time".into(), opts.now.into());
+        m.insert("fieldsType".into(), "FieldsV1".into());
+        m.insert("fieldsV1".into(), Value::Object(fields));
+        if !opts.subresource.is_empty() {
+            m.insert("subresource".into(), opts.subresource.into());
+        }
+        Some(Value::Array(vec![Value::Object(m)]))
+    };
+    if let Some(o) = out.as_object_mut() {
+        let meta = o.entry("metadata").or_insert_with(|| json!({}));
+        if let Some(m) = meta.as_object_mut() {
+            match entries {
+                Some(e) => {
+                    m.insert("managedFields".into(), e);
+                }
+                None => {
+                    m.remove("managedFields");
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// [`update_owned`] by comparing the live object (or an empty one) with the new one.
+fn update_general(
+    live: Option<&Value>,
+    mut out: Value,
+    mut managed: ManagedFields,
+    ty: &Type,
+    opts: &UpdateOptions,
+) -> Result<Value, PatchError> {
     let before = match live {
         Some(l) => without_managed_fields(l),
         None => empty_object(ty),
@@ -508,4 +562,110 @@ fn conflict_message(conflicts: &[Conflict]) -> String {
         conflicts.len(),
         lines.join("\n")
     )
+}
+
+#[cfg(test)]
+mod create_fast_path {
+    use super::*;
+    use rkube_schema::{Gvk, catalog};
+
+    fn ty(group: &str, version: &str, kind: &str) -> Type {
+        catalog()
+            .type_for_gvk(&Gvk::new(group, version, kind))
+            .expect("type")
+    }
+
+    fn opts<'a>(subresource: &'a str, ignored: Set) -> UpdateOptions<'a> {
+        UpdateOptions {
+            manager: "kubectl-create",
+            api_version: "v1",
+            subresource,
+            now: "2026-11-22T10:00:00Z",
+            ignored,
+        }
+    }
+
+    /// The create path gives exactly what comparing against an empty object gives.
+    fn same(obj: Value, ty: &Type, subresource: &str, ignored: Set) {
+        let o = opts(subresource, ignored);
+        let fast = update_owned(None, obj.clone(), ty, &o).expect("fast");
+        let slow = update_general(None, obj, ManagedFields::default(), ty, &o).expect("slow");
+        assert_eq!(fast, slow);
+    }
+
+    #[test]
+    fn matches_the_general_path() {
+        let pod = ty("", "v1", "Pod");
+        let status = field_set(&[&["status"]]);
+        same(
+            json!({"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": "p", "namespace": "d", "uid": "u",
+                                "creationTimestamp": "2026-11-22T10:00:00Z",
+                                "labels": {"app": "x", "tier": "y"}, "annotations": {}},
+                   "spec": {"containers": [
+                                {"name": "a", "image": "i", "ports": [
+                                    {"containerPort": 80, "protocol": "TCP"},
+                                    {"containerPort": 53, "protocol": "UDP", "name": "dns"}],
+                                 "env": [{"name": "E", "value": "1"}],
+                                 "command": ["sh", "-c"],
+                                 "resources": {"requests": {"cpu": "10m"}}},
+                                {"name": "b", "image": "j", "securityContext": null}],
+                            "volumes": [],
+                            "tolerations": [{"key": "k", "operator": "Exists"}],
+                            "nodeSelector": {"disk": "ssd"},
+                            "restartPolicy": "Always", "dnsPolicy": "ClusterFirst"},
+                   "status": {"phase": "Pending"}}),
+            &pod,
+            "",
+            status.clone(),
+        );
+        same(
+            json!({"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": "p", "finalizers": ["a", "b"]},
+                   "spec": null, "status": {"phase": "Running",
+                   "conditions": [{"type": "Ready", "status": "True"}]}}),
+            &pod,
+            "status",
+            field_set(&[&["spec"], &["metadata"]]),
+        );
+        same(
+            json!({"metadata": {"name": "p"}, "spec": {}}),
+            &pod,
+            "",
+            status,
+        );
+        let cm = ty("", "v1", "ConfigMap");
+        same(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c",
+                   "ownerReferences": [{"apiVersion": "v1", "kind": "X", "name": "o",
+                                        "uid": "1", "controller": true}]},
+                   "data": {"a": "1", "b": ""}, "binaryData": {}, "immutable": false}),
+            &cm,
+            "",
+            Set::new(),
+        );
+        let deploy = ty("apps", "v1", "Deployment");
+        same(
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                   "metadata": {"name": "d", "generation": 1},
+                   "spec": {"replicas": 3, "selector": {"matchLabels": {"a": "b"},
+                            "matchExpressions": [{"key": "k", "operator": "In", "values": ["v"]}]},
+                            "strategy": {"type": "RollingUpdate",
+                                         "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 1}},
+                            "template": {"metadata": {"labels": {"a": "b"}},
+                                         "spec": {"containers": [{"name": "c", "image": "i"}]}}}}),
+            &deploy,
+            "",
+            field_set(&[&["status"]]),
+        );
+    }
+
+    #[test]
+    fn duplicate_list_keys_are_still_refused() {
+        let pod = ty("", "v1", "Pod");
+        let obj = json!({"metadata": {"name": "p"},
+                         "spec": {"containers": [{"name": "a"}, {"name": "a"}]}});
+        let err = update_owned(None, obj, &pod, &opts("", Set::new()));
+        assert!(err.is_err());
+    }
 }

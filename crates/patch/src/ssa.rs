@@ -293,6 +293,133 @@ fn walk_compare(
     Ok(())
 }
 
+/// What [`compare`] of a created object against "no object" (`lhs`: `{}` for each
+/// top-level field in `present`, as Go always serializes them) gives as added or modified,
+/// with the paths under `ignored`'s members dropped (as [`Set::recursive_difference`]) and
+/// `strip`'s members removed (as [`Set::difference`]), written directly in the `FieldsV1`
+/// form [`Set::to_fields_v1`] would give: the create path of [`crate::update`] without
+/// building, filtering and converting sets.
+pub fn created_fields_v1(
+    rhs: &Value,
+    ty: &Type,
+    present: &[&str],
+    ignored: &Set,
+    strip: &Set,
+) -> Result<Map<String, Value>, PatchError> {
+    let mut out = Map::new();
+    let Value::Object(m) = rhs else {
+        return Ok(out);
+    };
+    let Shape::Object(oty) = shape(ty, None, Some(rhs)) else {
+        return Ok(out);
+    };
+    let mut path = Vec::new();
+    for (k, v) in m {
+        let Some(child) = oty.child(k) else { continue };
+        let pe = PathElement::Field(k.clone());
+        if ignored.members.contains(&pe) {
+            continue;
+        }
+        let (ign, stp) = (ignored.children.get(&pe), strip.children.get(&pe));
+        let strip_member = strip.members.contains(&pe);
+        path.push(pe);
+        let node = if present.contains(&k.as_str()) {
+            // Compared with `{}`: children are added; the field itself changed only when
+            // it is not an object with content.
+            match (shape(child.ty, child.field, Some(v)), v) {
+                (Shape::Object(cty), Value::Object(cm)) if !cm.is_empty() => {
+                    let children = added_children(cm, cty, &mut path, ign, stp)?;
+                    fields_v1_node(false, children)
+                }
+                (_, Value::Object(cm)) if cm.is_empty() => None,
+                _ => fields_v1_node(!strip_member, Map::new()),
+            }
+        } else {
+            let children = added(v, child.ty, child.field, &mut path, ign, stp)?;
+            fields_v1_node(!strip_member, children)
+        };
+        let pe = path.pop().expect("pushed above");
+        if let Some(node) = node {
+            out.insert(pe.to_fields_v1_key(), node);
+        }
+    }
+    Ok(out)
+}
+
+/// The `FieldsV1` value of one node: `{}` for a member without children, the children
+/// (with `"."` when the node is a member too), or nothing.
+fn fields_v1_node(member: bool, mut children: Map<String, Value>) -> Option<Value> {
+    if children.is_empty() {
+        return member.then(|| Value::Object(Map::new()));
+    }
+    if member {
+        children.insert(".".to_string(), Value::Object(Map::new()));
+    }
+    Some(Value::Object(children))
+}
+
+/// The `FieldsV1` children of a value that did not exist before (every node under it is
+/// added), filtered like [`created_fields_v1`].
+fn added(
+    v: &Value,
+    ty: &Type,
+    field: Option<&Field>,
+    path: &mut Vec<PathElement>,
+    ignored: Option<&Set>,
+    strip: Option<&Set>,
+) -> Result<Map<String, Value>, PatchError> {
+    let probe = Some(v).filter(|v| !v.is_null());
+    match (shape(ty, field, probe), v) {
+        (Shape::Object(oty), Value::Object(m)) => added_children(m, oty, path, ignored, strip),
+        (Shape::List(item_ty, kind), Value::Array(a)) if !a.is_empty() => {
+            let mut out = Map::new();
+            for (pe, item) in index_items(a, kind, path)? {
+                if ignored.is_some_and(|s| s.members.contains(&pe)) {
+                    continue;
+                }
+                let ign = ignored.and_then(|s| s.children.get(&pe));
+                let stp = strip.and_then(|s| s.children.get(&pe));
+                let member = !strip.is_some_and(|s| s.members.contains(&pe));
+                path.push(pe);
+                let children = added(item, item_ty, None, path, ign, stp)?;
+                let pe = path.pop().expect("pushed above");
+                if let Some(node) = fields_v1_node(member, children) {
+                    out.insert(pe.to_fields_v1_key(), node);
+                }
+            }
+            Ok(out)
+        }
+        _ => Ok(Map::new()),
+    }
+}
+
+fn added_children(
+    m: &Map<String, Value>,
+    oty: &Type,
+    path: &mut Vec<PathElement>,
+    ignored: Option<&Set>,
+    strip: Option<&Set>,
+) -> Result<Map<String, Value>, PatchError> {
+    let mut out = Map::new();
+    for (k, v) in m {
+        let Some(child) = oty.child(k) else { continue };
+        let pe = PathElement::Field(k.clone());
+        if ignored.is_some_and(|s| s.members.contains(&pe)) {
+            continue;
+        }
+        let ign = ignored.and_then(|s| s.children.get(&pe));
+        let stp = strip.and_then(|s| s.children.get(&pe));
+        let member = !strip.is_some_and(|s| s.members.contains(&pe));
+        path.push(pe);
+        let children = added(v, child.ty, child.field, path, ign, stp)?;
+        path.pop();
+        if let Some(node) = fields_v1_node(member, children) {
+            out.insert(format!("f:{k}"), node);
+        }
+    }
+    Ok(out)
+}
+
 /// Merges `rhs` (an applied configuration) into `lhs` (the live object): leaves and atomic
 /// values are taken from `rhs`, granular objects merge key by key, associative lists item by
 /// item (order as upstream: `rhs` order for shared items, `lhs`-only items kept in place).

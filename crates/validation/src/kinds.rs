@@ -16,33 +16,39 @@ use crate::names::NameFn;
 use crate::path::Path;
 
 thread_local! {
-    static RAW: std::cell::RefCell<Option<Value>> = const { std::cell::RefCell::new(None) };
+    /// The JSON of the object being validated on this thread, while [`with_raw`] runs.
+    static RAW: std::cell::Cell<*const Value> = const { std::cell::Cell::new(std::ptr::null()) };
 }
 
 /// Runs `f` with `raw` as the JSON of the object being validated, so that validators can
 /// tell a field that was absent (Go's nil) from one that was empty ([`raw_absent`]).
 fn with_raw<R>(raw: &Value, f: impl FnOnce() -> R) -> R {
-    RAW.with(|r| *r.borrow_mut() = Some(raw.clone()));
-    let out = f();
-    RAW.with(|r| *r.borrow_mut() = None);
-    out
+    /// Restores the previous pointer when `f` returns or unwinds.
+    struct Reset(*const Value);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            RAW.with(|r| r.set(self.0));
+        }
+    }
+    let _reset = Reset(RAW.with(|r| r.replace(raw as *const Value)));
+    f()
 }
 
 /// True if the field at `path` was absent or null in the JSON being validated.
 pub(crate) fn raw_absent(path: &[&str]) -> bool {
-    RAW.with(|r| {
-        let r = r.borrow();
-        let Some(mut v) = r.as_ref() else {
-            return false;
-        };
-        for p in path {
-            match v.get(*p) {
-                Some(x) => v = x,
-                None => return true,
-            }
+    let ptr = RAW.with(|r| r.get());
+    // SAFETY: the pointer is only non-null inside `with_raw`, which borrows the value for
+    // the whole time it is set (and resets it on return or unwind), on this thread.
+    let Some(mut v) = (unsafe { ptr.as_ref() }) else {
+        return false;
+    };
+    for p in path {
+        match v.get(*p) {
+            Some(x) => v = x,
+            None => return true,
         }
-        v.is_null()
-    })
+    }
+    v.is_null()
 }
 
 /// Fields that `k8s-openapi` models as required (so they always serialize) but that Go
@@ -147,6 +153,15 @@ where
     fn decode(&self, gvk: Gvk<'_>, v: &Value) -> Result<T, DecodeError> {
         decode::decode::<T>(gvk.kind, gvk.version, v)
     }
+
+    /// Decodes an object that has been through [`Kind::default`] (or was stored): straight
+    /// into the type, with the schema walk that words upstream's error only when that fails.
+    fn decode_defaulted(&self, gvk: Gvk<'_>, v: &Value) -> Result<T, DecodeError> {
+        match T::deserialize(v) {
+            Ok(t) => Ok(t),
+            Err(_) => self.decode(gvk, v),
+        }
+    }
 }
 
 impl<T> Kind for Def<T>
@@ -168,7 +183,7 @@ where
     }
 
     fn validate_create(&self, gvk: Gvk<'_>, obj: &Value) -> Result<Vec<FieldError>, DecodeError> {
-        let typed = self.decode(gvk, obj)?;
+        let typed = self.decode_defaulted(gvk, obj)?;
         let mut errs = Vec::new();
         if self.meta {
             meta::validate_object_meta(
@@ -190,8 +205,8 @@ where
         old: &Value,
     ) -> Result<Vec<FieldError>, DecodeError> {
         let raw = new;
-        let new = self.decode(gvk, new)?;
-        let old = self.decode(gvk, old)?;
+        let new = self.decode_defaulted(gvk, new)?;
+        let old = self.decode_defaulted(gvk, old)?;
         let mut errs = Vec::new();
         meta::validate_object_meta_update(
             new.metadata(),
@@ -209,8 +224,8 @@ where
         new: &Value,
         old: &Value,
     ) -> Result<Vec<FieldError>, DecodeError> {
-        let new = self.decode(gvk, new)?;
-        let old = self.decode(gvk, old)?;
+        let new = self.decode_defaulted(gvk, new)?;
+        let old = self.decode_defaulted(gvk, old)?;
         let mut errs = Vec::new();
         meta::validate_object_meta_update(
             new.metadata(),

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::list::Selectors;
 use super::{Ctx, present};
-use crate::web::{Body, BodyType, add_warnings, body_type, parse_document, respond};
+use crate::web::{Body, BodyType, Output, add_warnings, body_type, parse_document, respond};
 use crate::{admission, convert, managed, objects, services, strategy, typed, validation};
 
 /// Writes retried on conflicts before giving up (only unconditional writes retry).
@@ -196,7 +196,18 @@ fn respond_object(
 pub async fn create(ctx: &Ctx, body: Bytes) -> Result<Response<Body>, ApiError> {
     let dry_run = ctx.dry_run()?;
     let (obj, warnings) = decode_body(ctx, &body)?;
-    let (obj, status) = create_object(ctx, obj, dry_run, true).await?;
+    let (obj, status, stored) = create_object_stored(ctx, obj, dry_run, true).await?;
+    // JSON answers of kinds served as stored are the stored bytes with the version spliced
+    // in, as the watch cache serves them, instead of encoding the object again.
+    if let (Some(stored), Output::Json) = (&stored, &ctx.output)
+        && !convert::needs_conversion(ctx.resource)
+        && let Some(rv) = meta::resource_version(&obj).and_then(|v| v.parse::<i64>().ok())
+        && let Some(json) = crate::cache::splice_version(stored, rv)
+    {
+        let mut resp = crate::web::respond_bytes(status, Bytes::from(json), "application/json");
+        add_warnings(&mut resp, &warnings);
+        return Ok(resp);
+    }
     respond_object(ctx, status, obj, &warnings)
 }
 
@@ -205,10 +216,21 @@ pub async fn create(ctx: &Ctx, body: Bytes) -> Result<Response<Body>, ApiError> 
 /// `track`: record the write in managedFields (server-side apply already did).
 pub async fn create_object(
     ctx: &Ctx,
-    mut obj: Value,
+    obj: Value,
     dry_run: bool,
     track: bool,
 ) -> Result<(Value, u16), ApiError> {
+    let (obj, status, _) = create_object_stored(ctx, obj, dry_run, track).await?;
+    Ok((obj, status))
+}
+
+/// [`create_object`], also returning the stored encoding (`None` on a dry run).
+async fn create_object_stored(
+    ctx: &Ctx,
+    mut obj: Value,
+    dry_run: bool,
+    track: bool,
+) -> Result<(Value, u16, Option<Bytes>), ApiError> {
     let r = ctx.resource;
     settle_namespace(ctx, &mut obj)?;
     if meta::name(&obj).is_none()
@@ -272,18 +294,19 @@ pub async fn create_object(
         if let Some(a) = allocated {
             a.release(&ctx.state).await;
         }
-        return Ok((obj, 201));
+        return Ok((obj, 201, None));
     }
     let key = r.key(ctx.namespace(), &name);
+    let stored = objects::to_storage(&mut obj);
     match ctx
         .state
         .store
-        .create(&key, objects::to_storage(&mut obj), write_options(ctx))
+        .create(&key, stored.clone(), write_options(ctx))
         .await
     {
         Ok(kv) => {
             meta::set(&mut obj, "resourceVersion", kv.mod_revision.to_string());
-            Ok((obj, 201))
+            Ok((obj, 201, Some(stored)))
         }
         Err(e) => {
             if let Some(a) = allocated {
