@@ -24,6 +24,7 @@ pub mod managed;
 pub mod nonresource;
 pub mod objects;
 pub mod openapi;
+mod priority;
 mod openapi_pb;
 pub mod request;
 mod route;

@@ -229,6 +229,9 @@ pub async fn create_object(
     if let Some(ns) = ctx.namespace() {
         admission::namespace_lifecycle(&ctx.state, r, ns, &name).await?;
     }
+    if r.group.is_empty() && r.plural == "pods" {
+        crate::priority::admit_pod(&ctx.state, r, &mut obj, &name).await?;
+    }
     {
         let m = meta::meta_mut(&mut obj);
         for system in [
