@@ -47,7 +47,11 @@ pub async fn admit_pod(
                     .unwrap_or(PREEMPT_LOWER)
                     .to_string(),
             ),
-            None => (String::new(), NO_DEFAULT_PRIORITY, PREEMPT_LOWER.to_string()),
+            None => (
+                String::new(),
+                NO_DEFAULT_PRIORITY,
+                PREEMPT_LOWER.to_string(),
+            ),
         }
     } else {
         let Some(pc) = cache.get(&pcs.key(None, &class_name)).map(|c| c.value()) else {

@@ -47,8 +47,9 @@ impl AffinityTerm {
         let namespaces = match (&term.namespace_selector, listed.is_empty()) {
             (None, true) => Some(vec![owner_ns.to_string()]),
             // An empty namespaceSelector selects every namespace.
-            (Some(sel), _) if sel.match_labels.as_ref().is_none_or(|m| m.is_empty())
-                && sel.match_expressions.as_ref().is_none_or(|e| e.is_empty()) =>
+            (Some(sel), _)
+                if sel.match_labels.as_ref().is_none_or(|m| m.is_empty())
+                    && sel.match_expressions.as_ref().is_none_or(|e| e.is_empty()) =>
             {
                 None
             }
@@ -64,7 +65,7 @@ impl AffinityTerm {
     /// Whether the term selects `pod`.
     pub fn matches(&self, pod: &PodInfo) -> bool {
         if let Some(ns) = &self.namespaces
-            && !ns.iter().any(|n| *n == pod.namespace)
+            && !ns.contains(&pod.namespace)
         {
             return false;
         }
@@ -123,19 +124,30 @@ impl PodInfo {
         let weighted = |ts: Option<&Vec<k8s_openapi::api::core::v1::WeightedPodAffinityTerm>>| {
             ts.into_iter()
                 .flatten()
-                .map(|w| (w.weight, AffinityTerm::new(&namespace, &w.pod_affinity_term)))
+                .map(|w| {
+                    (
+                        w.weight,
+                        AffinityTerm::new(&namespace, &w.pod_affinity_term),
+                    )
+                })
                 .collect::<Vec<_>>()
         };
-        let required_affinity =
-            terms(pa.and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref()));
-        let required_anti_affinity =
-            terms(paa.and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref()));
-        let preferred_affinity = weighted(
-            pa.and_then(|a| a.preferred_during_scheduling_ignored_during_execution.as_ref()),
-        );
-        let preferred_anti_affinity = weighted(
-            paa.and_then(|a| a.preferred_during_scheduling_ignored_during_execution.as_ref()),
-        );
+        let required_affinity = terms(pa.and_then(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        }));
+        let required_anti_affinity = terms(paa.and_then(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        }));
+        let preferred_affinity = weighted(pa.and_then(|a| {
+            a.preferred_during_scheduling_ignored_during_execution
+                .as_ref()
+        }));
+        let preferred_anti_affinity = weighted(paa.and_then(|a| {
+            a.preferred_during_scheduling_ignored_during_execution
+                .as_ref()
+        }));
         let start_time = pod
             .status
             .as_ref()
@@ -532,10 +544,26 @@ mod tests {
 
     #[test]
     fn host_port_conflicts() {
-        let a = HostPort { ip: "".into(), protocol: "TCP".into(), port: 80 };
-        let b = HostPort { ip: "10.0.0.1".into(), protocol: "TCP".into(), port: 80 };
-        let c = HostPort { ip: "10.0.0.2".into(), protocol: "TCP".into(), port: 80 };
-        let d = HostPort { ip: "10.0.0.1".into(), protocol: "UDP".into(), port: 80 };
+        let a = HostPort {
+            ip: "".into(),
+            protocol: "TCP".into(),
+            port: 80,
+        };
+        let b = HostPort {
+            ip: "10.0.0.1".into(),
+            protocol: "TCP".into(),
+            port: 80,
+        };
+        let c = HostPort {
+            ip: "10.0.0.2".into(),
+            protocol: "TCP".into(),
+            port: 80,
+        };
+        let d = HostPort {
+            ip: "10.0.0.1".into(),
+            protocol: "UDP".into(),
+            port: 80,
+        };
         assert!(a.conflicts(&b));
         assert!(!b.conflicts(&c));
         assert!(!b.conflicts(&d));

@@ -83,7 +83,10 @@ impl Diagnosis {
         if let Some(pre) = &self.prefilter {
             return Some(pre);
         }
-        self.statuses.iter().find(|(n, _)| n == node).map(|(_, s)| s)
+        self.statuses
+            .iter()
+            .find(|(n, _)| n == node)
+            .map(|(_, s)| s)
     }
 
     /// Whether only preemption could help somewhere (some node is merely Unschedulable).
@@ -226,14 +229,20 @@ mod tests {
         );
         let pre = Diagnosis {
             num_nodes: 2,
-            prefilter: Some(st(Plugin::VolumeBinding, Code::UnschedulableAndUnresolvable,
-                "pod has unbound immediate PersistentVolumeClaims")),
+            prefilter: Some(st(
+                Plugin::VolumeBinding,
+                Code::UnschedulableAndUnresolvable,
+                "pod has unbound immediate PersistentVolumeClaims",
+            )),
             ..Default::default()
         };
         assert_eq!(
             pre.message(),
             "0/2 nodes are available: pod has unbound immediate PersistentVolumeClaims."
         );
-        assert_eq!(Diagnosis::default().message(), "no nodes available to schedule pods");
+        assert_eq!(
+            Diagnosis::default().message(),
+            "no nodes available to schedule pods"
+        );
     }
 }

@@ -56,7 +56,11 @@ fn requirement_matches(r: &NodeSelectorRequirement, value: Option<&str>) -> bool
             let (Ok(v), Ok(bound)) = (v.parse::<i64>(), bound.parse::<i64>()) else {
                 return false;
             };
-            if r.operator == "Gt" { v > bound } else { v < bound }
+            if r.operator == "Gt" {
+                v > bound
+            } else {
+                v < bound
+            }
         }
         _ => false,
     }
@@ -91,7 +95,9 @@ pub fn term_matches(term: &NodeSelectorTerm, node: &Node) -> bool {
 
 /// Whether a node selector (terms ORed) matches; no terms match nothing.
 pub fn node_selector_matches(sel: &NodeSelector, node: &Node) -> bool {
-    sel.node_selector_terms.iter().any(|t| term_matches(t, node))
+    sel.node_selector_terms
+        .iter()
+        .any(|t| term_matches(t, node))
 }
 
 #[cfg(test)]
@@ -113,9 +119,18 @@ mod tests {
             ],
         }))
         .unwrap();
-        assert!(selector_matches(&sel, &labels(json!({"app": "web", "tier": "b"}))));
-        assert!(!selector_matches(&sel, &labels(json!({"app": "web", "tier": "c"}))));
-        assert!(!selector_matches(&sel, &labels(json!({"app": "web", "tier": "a", "canary": "1"}))));
+        assert!(selector_matches(
+            &sel,
+            &labels(json!({"app": "web", "tier": "b"}))
+        ));
+        assert!(!selector_matches(
+            &sel,
+            &labels(json!({"app": "web", "tier": "c"}))
+        ));
+        assert!(!selector_matches(
+            &sel,
+            &labels(json!({"app": "web", "tier": "a", "canary": "1"}))
+        ));
         assert!(selector_matches(&LabelSelector::default(), &Labels::new()));
         assert!(!selector_or_nothing(None, &Labels::new()));
     }

@@ -13,7 +13,7 @@
 //! - [`plugins`]: NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts,
 //!   NodeResourcesFit (+ LeastAllocated), NodeResourcesBalancedAllocation, ImageLocality,
 //!   VolumeBinding, PodTopologySpread, InterPodAffinity, with upstream's reasons and weights.
-//! - [`preemption`]: DefaultPreemption.
+//! - [`preemption`]: DefaultPreemption, victims and the nominated node.
 //! - [`events`]: Events and the pod's `PodScheduled` condition.
 //! - [`resources`], [`labels`]: requests and allocatable; selector matching.
 //!

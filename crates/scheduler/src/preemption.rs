@@ -77,8 +77,17 @@ pub fn preempt(ctx: &PodContext, cache: &Cache, diag: &Diagnosis) -> Result<Cand
         ));
     }
     candidates.sort_by_key(|c| {
-        let highest = c.victims.iter().map(|v| v.priority).max().unwrap_or(i32::MIN);
-        let sum: i64 = c.victims.iter().map(|v| v.priority as i64 + i32::MAX as i64 + 1).sum();
+        let highest = c
+            .victims
+            .iter()
+            .map(|v| v.priority)
+            .max()
+            .unwrap_or(i32::MIN);
+        let sum: i64 = c
+            .victims
+            .iter()
+            .map(|v| v.priority as i64 + i32::MAX as i64 + 1)
+            .sum();
         (highest, sum, c.victims.len())
     });
     Ok(candidates.swap_remove(0))
@@ -137,7 +146,12 @@ mod tests {
         cache
     }
 
-    fn using(name: &str, node: &str, cpu: &str, priority: i32) -> Arc<k8s_openapi::api::core::v1::Pod> {
+    fn using(
+        name: &str,
+        node: &str,
+        cpu: &str,
+        priority: i32,
+    ) -> Arc<k8s_openapi::api::core::v1::Pod> {
         pod_labeled(
             name,
             json!({}),
@@ -175,8 +189,12 @@ mod tests {
             preempt(&c, &cache, &diag).unwrap_err(),
             "preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."
         );
-        let never = pod_labeled("n", json!({}), json!({"priority": 1000, "preemptionPolicy": "Never",
-            "containers": [{"name": "c", "image": "x", "resources": {"requests": {"cpu": "1"}}}]}));
+        let never = pod_labeled(
+            "n",
+            json!({}),
+            json!({"priority": 1000, "preemptionPolicy": "Never",
+            "containers": [{"name": "c", "image": "x", "resources": {"requests": {"cpu": "1"}}}]}),
+        );
         let c = ctx_in(never, &cache);
         assert_eq!(
             preempt(&c, &cache, &diag).unwrap_err(),

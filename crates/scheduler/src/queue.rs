@@ -441,7 +441,11 @@ mod tests {
     use serde_json::json;
 
     fn info(name: &str, priority: i32) -> Arc<PodInfo> {
-        Arc::new(PodInfo::new(pod_labeled(name, json!({}), json!({"priority": priority}))))
+        Arc::new(PodInfo::new(pod_labeled(
+            name,
+            json!({}),
+            json!({"priority": priority}),
+        )))
     }
 
     #[test]
@@ -526,7 +530,11 @@ mod tests {
         q.add_or_update(info("u", 0));
         let p = q.pop().await.unwrap();
         q.failed(&p, [Plugin::NodeAffinity].into(), true);
-        let changed = Arc::new(PodInfo::new(pod_labeled("u", json!({"new": "label"}), json!({}))));
+        let changed = Arc::new(PodInfo::new(pod_labeled(
+            "u",
+            json!({"new": "label"}),
+            json!({}),
+        )));
         q.add_or_update(changed);
         assert_eq!(q.lengths().unschedulable, 0);
     }

@@ -43,7 +43,9 @@ fn milli_value(q: &Quantity) -> i64 {
 pub fn is_scalar(name: &str) -> bool {
     name.starts_with("hugepages-")
         || name.starts_with("attachable-volumes-")
-        || (name.contains('/') && !name.starts_with("kubernetes.io/") && !name.starts_with("requests."))
+        || (name.contains('/')
+            && !name.starts_with("kubernetes.io/")
+            && !name.starts_with("requests."))
 }
 
 impl Resources {
@@ -251,7 +253,10 @@ mod tests {
             {"name": "a"},
             {"name": "b", "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}},
         ]}));
-        assert_eq!(pod_non_zero_requests(&p), (1100, DEFAULT_MEMORY_REQUEST + (1 << 30)));
+        assert_eq!(
+            pod_non_zero_requests(&p),
+            (1100, DEFAULT_MEMORY_REQUEST + (1 << 30))
+        );
         assert!(pod_requests(&pod(json!({"containers": [{"name": "a"}]}))).is_empty());
     }
 }

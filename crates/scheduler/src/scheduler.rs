@@ -8,7 +8,9 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{
+    Binding, Node, ObjectReference, PersistentVolume, PersistentVolumeClaim, Pod,
+};
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
@@ -312,18 +314,14 @@ impl Scheduler {
                 Err((mut diag, ctx)) => {
                     let mut preempt = None;
                     if diag.num_nodes > 0 {
-                        let ctx = match ctx {
-                            Some(c) => Some(c),
-                            None => PodContext::new(info.clone(), &cache, &Volumes::default()).ok(),
-                        };
-                        if let Some(ctx) = ctx {
-                            match preemption::preempt(&ctx, &cache, &diag) {
-                                Ok(c) => {
-                                    cache.nominate(info.clone(), &c.node);
-                                    preempt = Some(c);
-                                }
-                                Err(msg) => diag.postfilter = Some(msg),
+                        let ctx = ctx
+                            .unwrap_or_else(|| PodContext::without_volumes(info.clone(), &cache));
+                        match preemption::preempt(&ctx, &cache, &diag) {
+                            Ok(c) => {
+                                cache.nominate(info.clone(), &c.node);
+                                preempt = Some(c);
                             }
+                            Err(msg) => diag.postfilter = Some(msg),
                         }
                     }
                     Outcome::Failed { diag, preempt }
@@ -444,7 +442,11 @@ async fn evict(client: &kube::Client, victim: &PodInfo, scheduler_name: &str) {
         "lastTransitionTime": events::now_seconds(),
     }]}});
     if let Err(e) = api
-        .patch_status(&victim.name, &PatchParams::default(), &Patch::Strategic(patch))
+        .patch_status(
+            &victim.name,
+            &PatchParams::default(),
+            &Patch::Strategic(patch),
+        )
         .await
     {
         tracing::debug!(pod = %victim.key, error = %e, "marking preemption victim");

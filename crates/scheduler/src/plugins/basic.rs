@@ -137,7 +137,11 @@ pub fn taint_score(ctx: &PodContext, node: &NodeInfo) -> i64 {
     let prefer: Vec<&Toleration> = ctx
         .tolerations
         .iter()
-        .filter(|t| t.effect.as_deref().is_none_or(|e| e.is_empty() || e == "PreferNoSchedule"))
+        .filter(|t| {
+            t.effect
+                .as_deref()
+                .is_none_or(|e| e.is_empty() || e == "PreferNoSchedule")
+        })
         .collect();
     node.taints
         .iter()
@@ -189,7 +193,9 @@ mod tests {
     fn unschedulable_nodes_and_node_name() {
         let n = node_info(json!({"metadata": {"name": "n"}, "spec": {"unschedulable": true}}));
         assert_eq!(
-            node_unschedulable(&ctx(pod(json!({}))), &n).unwrap_err().reasons,
+            node_unschedulable(&ctx(pod(json!({}))), &n)
+                .unwrap_err()
+                .reasons,
             vec![ERR_UNSCHEDULABLE]
         );
         let tolerant = ctx(pod(json!({"tolerations": [
@@ -201,9 +207,11 @@ mod tests {
 
     #[test]
     fn node_selector_and_affinity() {
-        let n = node_info(json!({"metadata": {"name": "n", "labels": {"disk": "ssd", "zone": "a"}}}));
+        let n =
+            node_info(json!({"metadata": {"name": "n", "labels": {"disk": "ssd", "zone": "a"}}}));
         assert!(node_affinity(&ctx(pod(json!({"nodeSelector": {"disk": "ssd"}}))), &n).is_ok());
-        let err = node_affinity(&ctx(pod(json!({"nodeSelector": {"disk": "hdd"}}))), &n).unwrap_err();
+        let err =
+            node_affinity(&ctx(pod(json!({"nodeSelector": {"disk": "hdd"}}))), &n).unwrap_err();
         assert_eq!(err.reasons, vec![ERR_NODE_AFFINITY]);
         let aff = ctx(pod(json!({"affinity": {"nodeAffinity": {
             "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
@@ -223,6 +231,9 @@ mod tests {
         let c = ctx(pod(p.clone()));
         assert!(node_ports(&c, &n).is_ok());
         n.add_pod(c.info.clone());
-        assert_eq!(node_ports(&ctx(pod(p)), &n).unwrap_err().reasons, vec![ERR_NODE_PORTS]);
+        assert_eq!(
+            node_ports(&ctx(pod(p)), &n).unwrap_err().reasons,
+            vec![ERR_NODE_PORTS]
+        );
     }
 }

@@ -32,7 +32,12 @@ pub fn filter(ctx: &PodContext, node: &NodeInfo, nominated: &[Arc<PodInfo>]) -> 
 }
 
 /// upstream's `fitsRequest`: the reasons a pod with `want` does not fit.
-pub fn insufficient(want: &Resources, alloc: &Resources, used: &Resources, pods: i64) -> Vec<String> {
+pub fn insufficient(
+    want: &Resources,
+    alloc: &Resources,
+    used: &Resources,
+    pods: i64,
+) -> Vec<String> {
     let mut reasons = Vec::new();
     if pods + 1 > alloc.pods {
         reasons.push("Too many pods".to_string());
@@ -119,7 +124,9 @@ mod tests {
     }
 
     fn requesting(r: serde_json::Value) -> PodContext {
-        ctx(pod(json!({"containers": [{"name": "c", "image": "x", "resources": {"requests": r}}]})))
+        ctx(pod(
+            json!({"containers": [{"name": "c", "image": "x", "resources": {"requests": r}}]}),
+        ))
     }
 
     #[test]
@@ -129,13 +136,19 @@ mod tests {
         let big = requesting(json!({"cpu": "3", "memory": "5Gi", "example.com/gpu": "2"}));
         assert_eq!(
             filter(&big, &n, &[]).unwrap_err().reasons,
-            vec!["Insufficient cpu", "Insufficient memory", "Insufficient example.com/gpu"]
+            vec![
+                "Insufficient cpu",
+                "Insufficient memory",
+                "Insufficient example.com/gpu"
+            ]
         );
         let one = requesting(json!({"cpu": "1"}));
         n.add_pod(one.info.clone());
         n.add_pod(requesting(json!({"cpu": "500m"})).info.clone());
         assert_eq!(
-            filter(&requesting(json!({"cpu": "1"})), &n, &[]).unwrap_err().reasons,
+            filter(&requesting(json!({"cpu": "1"})), &n, &[])
+                .unwrap_err()
+                .reasons,
             vec!["Too many pods", "Insufficient cpu"]
         );
     }
@@ -143,8 +156,12 @@ mod tests {
     #[test]
     fn nominated_pods_hold_resources() {
         let n = node();
-        let other = crate::testutil::pod_labeled("other", json!({}), json!({"containers": [
-            {"name": "c", "image": "x", "resources": {"requests": {"cpu": "1500m"}}}]}));
+        let other = crate::testutil::pod_labeled(
+            "other",
+            json!({}),
+            json!({"containers": [
+            {"name": "c", "image": "x", "resources": {"requests": {"cpu": "1500m"}}}]}),
+        );
         let nominated = ctx(other).info.clone();
         let err = filter(&requesting(json!({"cpu": "1"})), &n, &[nominated]).unwrap_err();
         assert_eq!(err.reasons, vec!["Insufficient cpu"]);
@@ -154,7 +171,11 @@ mod tests {
     fn scores_prefer_free_and_balanced_nodes() {
         let empty = node();
         let mut busy = node();
-        busy.add_pod(requesting(json!({"cpu": "1", "memory": "1Gi"})).info.clone());
+        busy.add_pod(
+            requesting(json!({"cpu": "1", "memory": "1Gi"}))
+                .info
+                .clone(),
+        );
         let p = requesting(json!({"cpu": "500m", "memory": "1Gi"}));
         assert!(least_allocated(&p, &empty) > least_allocated(&p, &busy));
         // 25% cpu and 25% memory: perfectly balanced.

@@ -40,8 +40,14 @@ mod tests {
     fn nodes_with_the_image_score_higher() {
         let mut cache = Cache::new();
         for (name, images) in [
-            ("with", json!([{"names": ["docker.io/library/big:1"], "sizeBytes": 600 * MB}])),
-            ("without", json!([{"names": ["other:1"], "sizeBytes": 600 * MB}])),
+            (
+                "with",
+                json!([{"names": ["docker.io/library/big:1"], "sizeBytes": 600 * MB}]),
+            ),
+            (
+                "without",
+                json!([{"names": ["other:1"], "sizeBytes": 600 * MB}]),
+            ),
         ] {
             cache.set_node(Arc::new(
                 serde_json::from_value(json!({"metadata": {"name": name},
@@ -49,7 +55,9 @@ mod tests {
                 .unwrap(),
             ));
         }
-        let c = ctx(pod(json!({"containers": [{"name": "c", "image": "docker.io/library/big:1"}]})));
+        let c = ctx(pod(
+            json!({"containers": [{"name": "c", "image": "docker.io/library/big:1"}]}),
+        ));
         let with = score(&c, cache.node("with").unwrap(), &cache);
         let without = score(&c, cache.node("without").unwrap(), &cache);
         assert!(with > 0, "{with}");

@@ -242,13 +242,23 @@ mod tests {
         let mut cache = cluster();
         let with_aff = json!({"affinity": term("podAffinity", "zone")});
         // First of its group: it matches itself, so any node with the key is fine.
-        let c = ctx_in(pod_labeled("p", json!({"app": "db"}), with_aff.clone()), &cache);
+        let c = ctx_in(
+            pod_labeled("p", json!({"app": "db"}), with_aff.clone()),
+            &cache,
+        );
         assert!(c.interpod.filter(cache.node("b1").unwrap()).is_ok());
         // Not matching itself and nothing else matches: nowhere.
-        let c = ctx_in(pod_labeled("p", json!({"app": "web"}), with_aff.clone()), &cache);
+        let c = ctx_in(
+            pod_labeled("p", json!({"app": "web"}), with_aff.clone()),
+            &cache,
+        );
         let err = c.interpod.filter(cache.node("b1").unwrap()).unwrap_err();
         assert_eq!(err.reasons, vec![ERR_AFFINITY]);
-        cache.set_pod(pod_labeled("db", json!({"app": "db"}), json!({"nodeName": "a1"})));
+        cache.set_pod(pod_labeled(
+            "db",
+            json!({"app": "db"}),
+            json!({"nodeName": "a1"}),
+        ));
         let c = ctx_in(pod_labeled("p", json!({"app": "web"}), with_aff), &cache);
         assert!(c.interpod.filter(cache.node("a2").unwrap()).is_ok());
         assert!(c.interpod.filter(cache.node("b1").unwrap()).is_err());
@@ -264,14 +274,20 @@ mod tests {
         ));
         let c = ctx_in(pod_labeled("p", json!({"app": "db"}), json!({})), &cache);
         assert_eq!(
-            c.interpod.filter(cache.node("a1").unwrap()).unwrap_err().reasons,
+            c.interpod
+                .filter(cache.node("a1").unwrap())
+                .unwrap_err()
+                .reasons,
             vec![ERR_EXISTING_ANTI_AFFINITY]
         );
         assert!(c.interpod.filter(cache.node("a2").unwrap()).is_ok());
         let anti = json!({"affinity": term("podAntiAffinity", "zone")});
         let c = ctx_in(pod_labeled("q", json!({"app": "x"}), anti), &cache);
         assert_eq!(
-            c.interpod.filter(cache.node("a2").unwrap()).unwrap_err().reasons,
+            c.interpod
+                .filter(cache.node("a2").unwrap())
+                .unwrap_err()
+                .reasons,
             vec![ERR_ANTI_AFFINITY]
         );
         assert!(c.interpod.filter(cache.node("b1").unwrap()).is_ok());
@@ -280,12 +296,23 @@ mod tests {
     #[test]
     fn preferred_affinity_scores_the_domain() {
         let mut cache = cluster();
-        cache.set_pod(pod_labeled("db", json!({"app": "db"}), json!({"nodeName": "b1"})));
-        let p = pod_labeled("p", json!({}), json!({"affinity": {"podAffinity": {
+        cache.set_pod(pod_labeled(
+            "db",
+            json!({"app": "db"}),
+            json!({"nodeName": "b1"}),
+        ));
+        let p = pod_labeled(
+            "p",
+            json!({}),
+            json!({"affinity": {"podAffinity": {
             "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 10, "podAffinityTerm":
-                {"labelSelector": {"matchLabels": {"app": "db"}}, "topologyKey": "zone"}}]}}}));
+                {"labelSelector": {"matchLabels": {"app": "db"}}, "topologyKey": "zone"}}]}}}),
+        );
         let c = ctx_in(p, &cache);
-        let nodes: Vec<&NodeInfo> = ["a1", "b1"].iter().map(|n| cache.node(n).unwrap()).collect();
+        let nodes: Vec<&NodeInfo> = ["a1", "b1"]
+            .iter()
+            .map(|n| cache.node(n).unwrap())
+            .collect();
         assert_eq!(score(&c.info, &nodes, &cache), Some(vec![0, 100]));
     }
 }

@@ -81,14 +81,24 @@ impl PodContext {
         cache: &Cache,
         volumes: &volumes::Volumes,
     ) -> Result<PodContext, Status> {
+        let volumes = volumes.pre_filter(&info)?;
+        let mut ctx = PodContext::without_volumes(info, cache);
+        ctx.volumes = volumes;
+        Ok(ctx)
+    }
+
+    /// The context without VolumeBinding's checks (for preemption's report after a
+    /// PreFilter rejection).
+    pub fn without_volumes(info: Arc<PodInfo>, cache: &Cache) -> PodContext {
         let spec = info.pod.spec.clone().unwrap_or_default();
         let node_affinity = spec.affinity.as_ref().and_then(|a| a.node_affinity.clone());
         let mut ctx = PodContext {
             tolerations: spec.tolerations.clone().unwrap_or_default(),
             node_selector: spec.node_selector.clone().unwrap_or_default(),
-            required_node_affinity: node_affinity
-                .as_ref()
-                .and_then(|a| a.required_during_scheduling_ignored_during_execution.clone()),
+            required_node_affinity: node_affinity.as_ref().and_then(|a| {
+                a.required_during_scheduling_ignored_during_execution
+                    .clone()
+            }),
             preferred_node_affinity: node_affinity
                 .and_then(|a| a.preferred_during_scheduling_ignored_during_execution)
                 .unwrap_or_default(),
@@ -103,10 +113,9 @@ impl PodContext {
                 .collect(),
             info,
         };
-        ctx.volumes = volumes.pre_filter(&ctx.info)?;
         ctx.spread = spread::State::pre_filter(&ctx, cache);
         ctx.interpod = interpod::State::pre_filter(&ctx.info, cache);
-        Ok(ctx)
+        ctx
     }
 }
 
@@ -168,7 +177,10 @@ pub fn score(ctx: &PodContext, nodes: &[&NodeInfo], cache: &Cache) -> Vec<i64> {
         WEIGHT_NODE_RESOURCES_FIT,
     );
     add(
-        nodes.iter().map(|n| fit::balanced_allocation(ctx, n)).collect(),
+        nodes
+            .iter()
+            .map(|n| fit::balanced_allocation(ctx, n))
+            .collect(),
         WEIGHT_BALANCED_ALLOCATION,
     );
     add(

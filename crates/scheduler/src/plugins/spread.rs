@@ -220,7 +220,11 @@ pub fn score(ctx: &PodContext, nodes: &[&NodeInfo], cache: &Cache) -> Option<Vec
             s.round() as i64
         })
         .collect();
-    let considered = raw.iter().zip(&ignored).filter(|(_, ig)| !**ig).map(|(s, _)| *s);
+    let considered = raw
+        .iter()
+        .zip(&ignored)
+        .filter(|(_, ig)| !**ig)
+        .map(|(s, _)| *s);
     let max = considered.clone().max().unwrap_or(0);
     let min = considered.min().unwrap_or(0);
     Some(
@@ -280,7 +284,10 @@ mod tests {
         // zone a has 1, b has 0: one more in a gives skew 2.
         let err = c.spread.filter(&c, cache.node("a2").unwrap()).unwrap_err();
         assert_eq!(err.reasons, vec![ERR_CONSTRAINTS]);
-        let err = c.spread.filter(&c, cache.node("nolabel").unwrap()).unwrap_err();
+        let err = c
+            .spread
+            .filter(&c, cache.node("nolabel").unwrap())
+            .unwrap_err();
         assert_eq!(err.reasons, vec![ERR_MISSING_LABEL]);
         assert_eq!(err.code, Code::UnschedulableAndUnresolvable);
     }
@@ -308,7 +315,10 @@ mod tests {
         let mut cache = cluster();
         cache.set_pod(spread_pod("x", "a1", "ScheduleAnyway"));
         let c = ctx_in(spread_pod("new", "", "ScheduleAnyway"), &cache);
-        let nodes: Vec<&NodeInfo> = ["a2", "b1"].iter().map(|n| cache.node(n).unwrap()).collect();
+        let nodes: Vec<&NodeInfo> = ["a2", "b1"]
+            .iter()
+            .map(|n| cache.node(n).unwrap())
+            .collect();
         let s = score(&c, &nodes, &cache).unwrap();
         assert!(s[1] > s[0], "{s:?}");
     }

@@ -59,7 +59,9 @@ impl Volumes {
                 };
             };
             if pvc.metadata.deletion_timestamp.is_some() {
-                return reject(format!("persistentvolumeclaim \"{claim}\" is being deleted"));
+                return reject(format!(
+                    "persistentvolumeclaim \"{claim}\" is being deleted"
+                ));
             }
             let volume_name = pvc
                 .spec
