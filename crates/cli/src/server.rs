@@ -300,6 +300,10 @@ async fn serve(args: ServerArgs) -> Result<()> {
             .await
             .context("the scheduler's API client")?;
         let config = rkube_scheduler::SchedulerConfig::default();
+        tracing::info!(
+            identity = %config.identity,
+            "scheduler running (leader election through kube-system/kube-scheduler)"
+        );
         Some(tokio::spawn(async move {
             if let Err(e) = crate::scheduler::serve(client, config, true).await {
                 tracing::error!(error = %e, "scheduler stopped");
