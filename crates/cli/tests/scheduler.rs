@@ -47,7 +47,14 @@ async fn scheduler_binary_schedules_onto_hollow_nodes() {
     let s = TestServer::start().await;
     let _agent = Proc(
         Command::new(RKUBE)
-            .args(["agent", "--fake", "--nodes", "2", "--node-name-prefix", "hn"])
+            .args([
+                "agent",
+                "--fake",
+                "--nodes",
+                "2",
+                "--node-name-prefix",
+                "hn",
+            ])
             .arg("--kubeconfig")
             .arg(&s.kubeconfig)
             .stdout(Stdio::null())
@@ -70,7 +77,13 @@ async fn scheduler_binary_schedules_onto_hollow_nodes() {
     until("pod Running on a hollow node", || {
         let (_, out) = kubectl(
             &s,
-            &["get", "pod", "web", "-o", "jsonpath={.status.phase} {.spec.nodeName}"],
+            &[
+                "get",
+                "pod",
+                "web",
+                "-o",
+                "jsonpath={.status.phase} {.spec.nodeName}",
+            ],
         );
         out == "Running hn-0" || out == "Running hn-1"
     })
@@ -88,19 +101,34 @@ async fn scheduler_binary_schedules_onto_hollow_nodes() {
         ],
     );
     assert!(!holder.is_empty());
-    let (_, events) = kubectl(&s, &["get", "events", "--field-selector", "reason=Scheduled"]);
-    assert!(events.contains("Successfully assigned default/web to hn-"), "{events}");
+    let (_, events) = kubectl(
+        &s,
+        &["get", "events", "--field-selector", "reason=Scheduled"],
+    );
+    assert!(
+        events.contains("Successfully assigned default/web to hn-"),
+        "{events}"
+    );
 }
 
 #[test]
 fn bad_flags_are_clear_errors() {
     let out = Command::new(RKUBE)
-        .args(["scheduler", "--percentage-of-nodes-to-score", "150", "--kubeconfig", "x"])
+        .args([
+            "scheduler",
+            "--percentage-of-nodes-to-score",
+            "150",
+            "--kubeconfig",
+            "x",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--percentage-of-nodes-to-score must be between 0 and 100"), "{err}");
+    assert!(
+        err.contains("--percentage-of-nodes-to-score must be between 0 and 100"),
+        "{err}"
+    );
     let out = Command::new(RKUBE)
         .arg("scheduler")
         .env_remove("KUBECONFIG")
@@ -108,5 +136,8 @@ fn bad_flags_are_clear_errors() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--kubeconfig (or KUBECONFIG) is required"), "{err}");
+    assert!(
+        err.contains("--kubeconfig (or KUBECONFIG) is required"),
+        "{err}"
+    );
 }

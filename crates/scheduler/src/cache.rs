@@ -300,6 +300,10 @@ pub struct Cache {
     /// Node → pods nominated to it by preemption (not yet bound).
     nominated: BTreeMap<String, Vec<Arc<PodInfo>>>,
     nominated_of: HashMap<String, String>,
+    /// Pods (anywhere) with any affinity terms / with required anti-affinity: when none,
+    /// InterPodAffinity need not walk the nodes.
+    affinity_pods: usize,
+    anti_affinity_pods: usize,
 }
 
 /// Whether the cache accounts a pod: bound and not finished.
@@ -390,6 +394,12 @@ impl Cache {
                 assumed,
             },
         );
+        if p.has_affinity() {
+            self.affinity_pods += 1;
+        }
+        if !p.required_anti_affinity.is_empty() {
+            self.anti_affinity_pods += 1;
+        }
         self.nodes
             .entry(node.to_string())
             .or_insert_with(|| NodeInfo {
@@ -397,6 +407,16 @@ impl Cache {
                 ..Default::default()
             })
             .add_pod(p);
+    }
+
+    /// Whether any pod in the cache has pod (anti-)affinity terms.
+    pub fn has_affinity_pods(&self) -> bool {
+        self.affinity_pods > 0
+    }
+
+    /// Whether any pod in the cache has required anti-affinity terms.
+    pub fn has_anti_affinity_pods(&self) -> bool {
+        self.anti_affinity_pods > 0
     }
 
     /// Adds or updates a pod seen by the informer (bound pods only; others are removed).
@@ -425,7 +445,14 @@ impl Cache {
         if let Some(state) = self.pods.remove(key) {
             let drop_node = match self.nodes.get_mut(&state.node) {
                 Some(n) => {
-                    n.remove_pod(key);
+                    if let Some(p) = n.remove_pod(key) {
+                        if p.has_affinity() {
+                            self.affinity_pods -= 1;
+                        }
+                        if !p.required_anti_affinity.is_empty() {
+                            self.anti_affinity_pods -= 1;
+                        }
+                    }
                     n.node.is_none() && n.pods.is_empty()
                 }
                 None => false,

@@ -16,7 +16,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
-use rkube_client::{Change, Informer, strip_managed_fields};
+use rkube_client::{Change, Informer, Store, strip_managed_fields};
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -182,6 +182,7 @@ pub async fn run(client: kube::Client, config: SchedulerConfig) {
         cache,
         queue: queue.clone(),
         volumes,
+        pod_store,
         algorithm: Algorithm::new(config.percentage_of_nodes_to_score),
         recorder,
         binds: Arc::new(Semaphore::new(config.parallel_binds.max(1))),
@@ -263,6 +264,7 @@ struct Scheduler {
     cache: SharedCache,
     queue: SchedulingQueue,
     volumes: Volumes,
+    pod_store: Store<Pod>,
     algorithm: Algorithm,
     recorder: Recorder,
     binds: Arc<Semaphore>,
@@ -343,6 +345,7 @@ impl Scheduler {
         let queue = self.queue.clone();
         let recorder = self.recorder.clone();
         let binds = self.binds.clone();
+        let pod_store = self.pod_store.clone();
         self.tasks.spawn(async move {
             let _permit = binds.acquire_owned().await;
             let api: Api<Pod> = Api::namespaced(client, &info.namespace);
@@ -375,9 +378,13 @@ impl Scheduler {
                 }),
                 Err(e) => {
                     lock(&cache).forget(&info.key);
-                    let gone = matches!(&e, kube::Error::Api(s) if s.code == 404);
                     tracing::warn!(pod = %info.key, node = %node, error = %e, "binding failed");
-                    if !gone {
+                    // Like upstream, a pod that is gone or bound meanwhile is not retried.
+                    let pending = pod_store.get(&info.key).is_some_and(|p| {
+                        !is_bound(&p) && p.metadata.uid.as_deref() == Some(info.uid.as_str())
+                    });
+                    let gone = matches!(&e, kube::Error::Api(s) if s.code == 404);
+                    if pending && !gone {
                         queue.requeue_after_bind_failure(info, attempts);
                     }
                 }

@@ -53,6 +53,9 @@ impl State {
             ..Default::default()
         };
         let wants = !info.required_affinity.is_empty() || !info.required_anti_affinity.is_empty();
+        if !wants && !cache.has_anti_affinity_pods() {
+            return state;
+        }
         for node in cache.nodes() {
             if node.pods_with_required_anti_affinity == 0 && !wants {
                 continue;
@@ -148,6 +151,9 @@ const HARD_POD_AFFINITY_WEIGHT: i64 = 1;
 /// is involved.
 pub fn score(info: &PodInfo, nodes: &[&NodeInfo], cache: &Cache) -> Option<Vec<i64>> {
     let incoming = !info.preferred_affinity.is_empty() || !info.preferred_anti_affinity.is_empty();
+    if !incoming && !cache.has_affinity_pods() {
+        return None;
+    }
     let mut topo = TopologyCounts::new();
     let mut any = false;
     for node in cache.nodes() {
