@@ -26,6 +26,7 @@ pub mod nonresource;
 pub mod objects;
 pub mod openapi;
 mod openapi_pb;
+mod priority;
 pub mod request;
 mod route;
 pub mod serve;

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod runtime;
+pub mod scheduler;
 pub mod stats;
 pub mod store;
 

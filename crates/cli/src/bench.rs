@@ -17,6 +17,32 @@ pub enum BenchCommand {
     Api(ApiArgs),
     /// The native container runtime with real containers (as root).
     Runtime(RuntimeArgs),
+    /// The scheduler in upstream's SchedulingBasic shape (separate server and scheduler
+    /// processes).
+    Scheduler(SchedulerArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SchedulerArgs {
+    /// Nodes in the cluster.
+    #[arg(long, default_value_t = 5000)]
+    nodes: usize,
+    /// Pods scheduled before the measurement.
+    #[arg(long, default_value_t = 1000)]
+    existing_pods: usize,
+    /// Pods created and scheduled in the measurement.
+    #[arg(long, default_value_t = 10_000)]
+    pods: usize,
+    /// Concurrent clients creating pods.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Variants, comma-separated: plain (Node objects, as upstream's scheduler_perf),
+    /// churn (plain with pods created and deleted meanwhile), hollow (rkube agent --fake).
+    #[arg(long, value_delimiter = ',', default_value = "plain,churn")]
+    variants: Vec<String>,
+    /// Directory for the server's data (default: the temporary directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -123,6 +149,20 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             let mut report = runtime.block_on(rkube_bench::runtime::run(&opts))?;
             print_header();
             print!("{}", rkube_bench::runtime::table(&mut report));
+        }
+        BenchCommand::Scheduler(args) => {
+            let opts = rkube_bench::scheduler::Options {
+                rkube: std::env::current_exe().context("finding the rkube binary")?,
+                nodes: args.nodes,
+                existing_pods: args.existing_pods,
+                pods: args.pods,
+                clients: args.clients,
+                variants: args.variants,
+                dir: args.dir.unwrap_or_else(std::env::temp_dir),
+            };
+            let reports = runtime.block_on(rkube_bench::scheduler::run(&opts))?;
+            print_header();
+            print!("{}", rkube_bench::scheduler::table(&reports));
         }
         BenchCommand::Api(args) => {
             let opts = rkube_bench::api::Options {

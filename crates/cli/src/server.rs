@@ -1,8 +1,9 @@
 //! `rkube server`: the control plane of one machine. It opens and checks the datastore,
 //! keeps its history compacted, makes the cluster's certificates on first start (reusing
 //! them afterwards), serves the Kubernetes API over HTTPS and writes an admin kubeconfig.
-//! The components that follow (scheduler, controllers, node agent, DNS, ingress) are named
-//! at start-up as not running yet.
+//! The scheduler runs in-process as an API client (unless `--disable-scheduler`); the
+//! components that follow (controllers, node agent, DNS, ingress) are named at start-up as
+//! not running yet.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -85,6 +86,10 @@ pub struct ServerArgs {
     /// Do not run a node agent on this machine.
     #[arg(long)]
     pub disable_agent: bool,
+
+    /// Do not run the scheduler in this process.
+    #[arg(long)]
+    pub disable_scheduler: bool,
 }
 
 /// The default data directory: /var/lib/rkube for root, ~/.rkube otherwise.
@@ -288,18 +293,43 @@ async fn serve(args: ServerArgs) -> Result<()> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "API server ready"
     );
+    let scheduler = if args.disable_scheduler {
+        None
+    } else {
+        let client = rkube_client::client_from_kubeconfig(&kubeconfig)
+            .await
+            .context("the scheduler's API client")?;
+        let config = rkube_scheduler::SchedulerConfig::default();
+        tracing::info!(
+            identity = %config.identity,
+            "scheduler running (leader election through kube-system/kube-scheduler)"
+        );
+        Some(tokio::spawn(async move {
+            if let Err(e) = crate::scheduler::serve(client, config, true).await {
+                tracing::error!(error = %e, "scheduler stopped");
+            }
+        }))
+    };
     let agent = if args.disable_agent {
         ""
     } else {
         " node agent (kubelet, service proxy),"
     };
     tracing::warn!(
-        "not running yet:{agent} scheduler, controller manager, cluster DNS, ingress — pods are \
-         stored but not scheduled or started"
+        "not running yet:{agent} controller manager, cluster DNS, ingress — pods are {} but not \
+         started",
+        if scheduler.is_some() {
+            "scheduled"
+        } else {
+            "not scheduled"
+        }
     );
 
     shutdown.await;
     tracing::info!("shutting down");
+    if let Some(s) = scheduler {
+        s.abort();
+    }
     server.shutdown().await;
     compactor.abort();
     store.close().await;

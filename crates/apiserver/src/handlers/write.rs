@@ -251,6 +251,9 @@ async fn create_object_stored(
     if let Some(ns) = ctx.namespace() {
         admission::namespace_lifecycle(&ctx.state, r, ns, &name).await?;
     }
+    if r.group.is_empty() && r.plural == "pods" {
+        crate::priority::admit_pod(&ctx.state, r, &mut obj, &name).await?;
+    }
     {
         let m = meta::meta_mut(&mut obj);
         for system in [
