@@ -9,8 +9,11 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+use k8s_openapi::api::apps::v1::{
+    ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
+};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{Node, Pod, ReplicationController};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -21,7 +24,16 @@ use tokio::task::JoinSet;
 use crate::events::Recorder;
 use crate::expectations::Expectations;
 use crate::ownership::controller_of;
-use crate::{Config, Error, deployment, replicaset, selector};
+use crate::{Config, Error, deployment, replicaset, selector, statefulset};
+
+/// The controllers that own pods.
+const POD_OWNERS: &[Kind] = &[
+    Kind::ReplicaSet,
+    Kind::ReplicationController,
+    Kind::StatefulSet,
+    Kind::DaemonSet,
+    Kind::Job,
+];
 
 /// The controllers, for routing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,7 +41,22 @@ pub enum Kind {
     ReplicaSet,
     ReplicationController,
     Deployment,
+    StatefulSet,
+    DaemonSet,
+    Job,
+    CronJob,
 }
+
+/// Every controller.
+pub const ALL: [Kind; 7] = [
+    Kind::ReplicaSet,
+    Kind::ReplicationController,
+    Kind::Deployment,
+    Kind::StatefulSet,
+    Kind::DaemonSet,
+    Kind::Job,
+    Kind::CronJob,
+];
 
 impl Kind {
     fn of(kind: &str) -> Option<Kind> {
@@ -37,6 +64,10 @@ impl Kind {
             "ReplicaSet" => Kind::ReplicaSet,
             "ReplicationController" => Kind::ReplicationController,
             "Deployment" => Kind::Deployment,
+            "StatefulSet" => Kind::StatefulSet,
+            "DaemonSet" => Kind::DaemonSet,
+            "Job" => Kind::Job,
+            "CronJob" => Kind::CronJob,
             _ => return None,
         })
     }
@@ -54,6 +85,12 @@ pub struct Ctx {
     pub replicasets: Store<ReplicaSet>,
     pub rcs: Store<ReplicationController>,
     pub deployments: Store<Deployment>,
+    pub statefulsets: Store<StatefulSet>,
+    pub daemonsets: Store<DaemonSet>,
+    pub jobs: Store<Job>,
+    pub cronjobs: Store<CronJob>,
+    pub revisions: Store<ControllerRevision>,
+    pub nodes: Store<Node>,
     queues: HashMap<Kind, WorkQueue<String>>,
     expectations: HashMap<Kind, Expectations>,
 }
@@ -90,6 +127,10 @@ impl Ctx {
             Kind::ReplicaSet => self.replicasets.get(&key)?.uid(),
             Kind::ReplicationController => self.rcs.get(&key)?.uid(),
             Kind::Deployment => self.deployments.get(&key)?.uid(),
+            Kind::StatefulSet => self.statefulsets.get(&key)?.uid(),
+            Kind::DaemonSet => self.daemonsets.get(&key)?.uid(),
+            Kind::Job => self.jobs.get(&key)?.uid(),
+            Kind::CronJob => self.cronjobs.get(&key)?.uid(),
         };
         (uid.as_deref() == Some(r.uid.as_str())).then_some(key)
     }
@@ -139,6 +180,25 @@ impl Ctx {
                 |o| o.spec.as_ref().map(|s| s.selector.clone()),
                 labels,
             ),
+            Kind::StatefulSet => pick(
+                &self.statefulsets,
+                ns,
+                |o| o.spec.as_ref().map(|s| s.selector.clone()),
+                labels,
+            ),
+            Kind::DaemonSet => pick(
+                &self.daemonsets,
+                ns,
+                |o| o.spec.as_ref().map(|s| s.selector.clone()),
+                labels,
+            ),
+            Kind::Job => pick(
+                &self.jobs,
+                ns,
+                |o| o.spec.as_ref().and_then(|s| s.selector.clone()),
+                labels,
+            ),
+            Kind::CronJob => Vec::new(),
         }
     }
 
@@ -271,12 +331,14 @@ pub async fn run(client: Client, config: Config) {
     let replicasets = informer::<ReplicaSet>(&client);
     let rcs = informer::<ReplicationController>(&client);
     let deployments = informer::<Deployment>(&client);
+    let statefulsets = informer::<StatefulSet>(&client);
+    let daemonsets = informer::<DaemonSet>(&client);
+    let jobs = informer::<Job>(&client);
+    let cronjobs = informer::<CronJob>(&client);
+    let revisions = informer::<ControllerRevision>(&client);
+    let nodes = informer::<Node>(&client);
 
-    let kinds = [
-        Kind::ReplicaSet,
-        Kind::ReplicationController,
-        Kind::Deployment,
-    ];
+    let kinds = ALL;
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         recorder,
@@ -284,6 +346,12 @@ pub async fn run(client: Client, config: Config) {
         replicasets: replicasets.store(),
         rcs: rcs.store(),
         deployments: deployments.store(),
+        statefulsets: statefulsets.store(),
+        daemonsets: daemonsets.store(),
+        jobs: jobs.store(),
+        cronjobs: cronjobs.store(),
+        revisions: revisions.store(),
+        nodes: nodes.store(),
         queues: kinds
             .iter()
             .map(|k| (*k, WorkQueue::new(RateLimiter::default_controller())))
@@ -297,7 +365,7 @@ pub async fn run(client: Client, config: Config) {
 
     let c = ctx.clone();
     let pods = pods.on_change(move |ch| {
-        c.route_owned(&[Kind::ReplicaSet, Kind::ReplicationController], ch, true);
+        c.route_owned(POD_OWNERS, ch, true);
         if let Change::Deleted(p) = ch
             && let Some(d) = c.deployment_of_pod(p)
         {
@@ -325,17 +393,59 @@ pub async fn run(client: Client, config: Config) {
         c.enqueue(Kind::Deployment, key_of(ch.object().as_ref()));
     });
 
+    let c = ctx.clone();
+    let statefulsets = statefulsets.on_change(move |ch| {
+        c.enqueue(Kind::StatefulSet, key_of(ch.object().as_ref()));
+    });
+    let c = ctx.clone();
+    let daemonsets = daemonsets.on_change(move |ch| {
+        if let Change::Deleted(o) = ch {
+            c.expectations(Kind::DaemonSet).delete(&key_of(o.as_ref()));
+        }
+        c.enqueue(Kind::DaemonSet, key_of(ch.object().as_ref()));
+    });
+    let c = ctx.clone();
+    let jobs = jobs.on_change(move |ch| {
+        if let Change::Deleted(o) = ch {
+            c.expectations(Kind::Job).delete(&key_of(o.as_ref()));
+        }
+        c.enqueue(Kind::Job, key_of(ch.object().as_ref()));
+        c.route_owned(&[Kind::CronJob], ch, false);
+    });
+    let c = ctx.clone();
+    let cronjobs = cronjobs.on_change(move |ch| {
+        c.enqueue(Kind::CronJob, key_of(ch.object().as_ref()));
+    });
+    let c = ctx.clone();
+    let nodes = nodes.on_change(move |_| {
+        for key in c.daemonsets.keys() {
+            c.enqueue(Kind::DaemonSet, key);
+        }
+    });
+
     tasks.spawn(pods.run());
     tasks.spawn(replicasets.run());
     tasks.spawn(rcs.run());
     tasks.spawn(deployments.run());
+    tasks.spawn(statefulsets.run());
+    tasks.spawn(daemonsets.run());
+    tasks.spawn(jobs.run());
+    tasks.spawn(cronjobs.run());
+    tasks.spawn(revisions.run());
+    tasks.spawn(nodes.run());
 
     ctx.pods.wait_synced().await;
     ctx.replicasets.wait_synced().await;
     ctx.rcs.wait_synced().await;
     ctx.deployments.wait_synced().await;
+    ctx.statefulsets.wait_synced().await;
+    ctx.daemonsets.wait_synced().await;
+    ctx.jobs.wait_synced().await;
+    ctx.cronjobs.wait_synced().await;
+    ctx.revisions.wait_synced().await;
+    ctx.nodes.wait_synced().await;
 
-    let workers: [(Kind, SyncFn); 3] = [
+    let workers: Vec<(Kind, SyncFn)> = vec![
         (Kind::ReplicaSet, |c, k| {
             Box::pin(replicaset::sync(c, Kind::ReplicaSet, k))
         }),
@@ -343,6 +453,7 @@ pub async fn run(client: Client, config: Config) {
             Box::pin(replicaset::sync(c, Kind::ReplicationController, k))
         }),
         (Kind::Deployment, |c, k| Box::pin(deployment::sync(c, k))),
+        (Kind::StatefulSet, |c, k| Box::pin(statefulset::sync(c, k))),
     ];
     for (kind, sync) in workers {
         for _ in 0..ctx.config.workers.max(1) {

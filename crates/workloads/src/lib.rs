@@ -17,10 +17,12 @@ pub mod context;
 pub mod deployment;
 pub mod events;
 pub mod expectations;
+pub mod history;
 pub mod ownership;
 pub mod pods;
 pub mod replicaset;
 pub mod selector;
+pub mod statefulset;
 pub mod testing;
 
 use std::sync::Arc;

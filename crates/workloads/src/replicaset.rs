@@ -80,7 +80,7 @@ impl View {
                     o.metadata.clone(),
                 )
             }
-            Kind::Deployment => return None,
+            _ => return None,
         };
         Some(View {
             obj,

@@ -125,6 +125,10 @@ fn prune_empty(v: &mut serde_json::Value) {
 }
 
 /// The template without the pod-template-hash label and empty fields, for comparison.
+pub fn canonical(t: Option<&PodTemplateSpec>) -> serde_json::Value {
+    template_without_hash(t)
+}
+
 fn template_without_hash(t: Option<&PodTemplateSpec>) -> serde_json::Value {
     let mut v = serde_json::to_value(t).unwrap_or_default();
     prune_empty(&mut v);

@@ -6,3 +6,4 @@ mod support;
 
 mod deployment;
 mod replicaset;
+mod statefulset;
