@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use crate::events::Recorder;
 use crate::expectations::Expectations;
 use crate::ownership::controller_of;
-use crate::{Config, Error, deployment, replicaset, selector, statefulset};
+use crate::{Config, Error, daemonset, deployment, replicaset, selector, statefulset};
 
 /// The controllers that own pods.
 const POD_OWNERS: &[Kind] = &[
@@ -454,6 +454,7 @@ pub async fn run(client: Client, config: Config) {
         }),
         (Kind::Deployment, |c, k| Box::pin(deployment::sync(c, k))),
         (Kind::StatefulSet, |c, k| Box::pin(statefulset::sync(c, k))),
+        (Kind::DaemonSet, |c, k| Box::pin(daemonset::sync(c, k))),
     ];
     for (kind, sync) in workers {
         for _ in 0..ctx.config.workers.max(1) {

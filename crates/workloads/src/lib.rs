@@ -14,6 +14,7 @@
 //! controller.
 
 pub mod context;
+pub mod daemonset;
 pub mod deployment;
 pub mod events;
 pub mod expectations;

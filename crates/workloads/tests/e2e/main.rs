@@ -4,6 +4,7 @@
 
 mod support;
 
+mod daemonset;
 mod deployment;
 mod replicaset;
 mod statefulset;
