@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use crate::events::Recorder;
 use crate::expectations::Expectations;
 use crate::ownership::controller_of;
-use crate::{Config, Error, daemonset, deployment, replicaset, selector, statefulset};
+use crate::{Config, Error, daemonset, deployment, job, replicaset, selector, statefulset};
 
 /// The controllers that own pods.
 const POD_OWNERS: &[Kind] = &[
@@ -91,6 +91,7 @@ pub struct Ctx {
     pub cronjobs: Store<CronJob>,
     pub revisions: Store<ControllerRevision>,
     pub nodes: Store<Node>,
+    pub job_backoffs: job::Backoffs,
     queues: HashMap<Kind, WorkQueue<String>>,
     expectations: HashMap<Kind, Expectations>,
 }
@@ -352,6 +353,7 @@ pub async fn run(client: Client, config: Config) {
         cronjobs: cronjobs.store(),
         revisions: revisions.store(),
         nodes: nodes.store(),
+        job_backoffs: Default::default(),
         queues: kinds
             .iter()
             .map(|k| (*k, WorkQueue::new(RateLimiter::default_controller())))
@@ -455,6 +457,7 @@ pub async fn run(client: Client, config: Config) {
         (Kind::Deployment, |c, k| Box::pin(deployment::sync(c, k))),
         (Kind::StatefulSet, |c, k| Box::pin(statefulset::sync(c, k))),
         (Kind::DaemonSet, |c, k| Box::pin(daemonset::sync(c, k))),
+        (Kind::Job, |c, k| Box::pin(job::sync(c, k))),
     ];
     for (kind, sync) in workers {
         for _ in 0..ctx.config.workers.max(1) {

@@ -19,6 +19,7 @@ pub mod deployment;
 pub mod events;
 pub mod expectations;
 pub mod history;
+pub mod job;
 pub mod ownership;
 pub mod pods;
 pub mod replicaset;

@@ -6,5 +6,6 @@ mod support;
 
 mod daemonset;
 mod deployment;
+mod job;
 mod replicaset;
 mod statefulset;
