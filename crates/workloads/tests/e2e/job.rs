@@ -130,7 +130,7 @@ async fn backoff_until_limit() {
             .all(|p| p.metadata.finalizers.as_ref().is_none_or(|f| f.is_empty()))
     );
     // Each replacement waited at least base × 2^(failures−1).
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 3, "{seen:?}");
     assert!(seen[1].1 - seen[0].1 >= base, "{seen:?}");
     assert!(seen[2].1 - seen[1].1 >= base * 2, "{seen:?}");
