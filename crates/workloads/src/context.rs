@@ -24,7 +24,9 @@ use tokio::task::JoinSet;
 use crate::events::Recorder;
 use crate::expectations::Expectations;
 use crate::ownership::controller_of;
-use crate::{Config, Error, daemonset, deployment, job, replicaset, selector, statefulset};
+use crate::{
+    Config, Error, cronjob, daemonset, deployment, job, replicaset, selector, statefulset,
+};
 
 /// The controllers that own pods.
 const POD_OWNERS: &[Kind] = &[
@@ -458,6 +460,7 @@ pub async fn run(client: Client, config: Config) {
         (Kind::StatefulSet, |c, k| Box::pin(statefulset::sync(c, k))),
         (Kind::DaemonSet, |c, k| Box::pin(daemonset::sync(c, k))),
         (Kind::Job, |c, k| Box::pin(job::sync(c, k))),
+        (Kind::CronJob, |c, k| Box::pin(cronjob::sync(c, k))),
     ];
     for (kind, sync) in workers {
         for _ in 0..ctx.config.workers.max(1) {

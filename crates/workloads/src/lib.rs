@@ -14,6 +14,8 @@
 //! controller.
 
 pub mod context;
+pub mod cron;
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod events;

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod cronjob;
 mod daemonset;
 mod deployment;
 mod job;
