@@ -29,12 +29,9 @@ pub const SCHEDULED_TIMESTAMP: &str = "batch.kubernetes.io/cronjob-scheduled-tim
 /// The Job's finished condition ("Complete" or "Failed"), if any.
 fn finished(j: &Job) -> Option<&'static str> {
     let conds = j.status.as_ref()?.conditions.as_ref()?;
-    for t in ["Complete", "Failed"] {
-        if conds.iter().any(|c| c.type_ == t && c.status == "True") {
-            return Some(t);
-        }
-    }
-    None
+    ["Complete", "Failed"]
+        .into_iter()
+        .find(|t| conds.iter().any(|c| c.type_ == *t && c.status == "True"))
 }
 
 /// The most recent schedule time in (earliest, now] and how many were missed.
