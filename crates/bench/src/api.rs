@@ -34,9 +34,9 @@ pub struct Options {
 }
 
 /// A `rkube server` process, killed when dropped.
-struct ServerProcess {
-    child: Child,
-    kubeconfig: PathBuf,
+pub(crate) struct ServerProcess {
+    pub(crate) child: Child,
+    pub(crate) kubeconfig: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -73,7 +73,7 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_micros(ticks * 1_000_000 / hz)
 }
 
-fn rss_mib(pid: u32) -> f64 {
+pub(crate) fn rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -86,7 +86,7 @@ fn rss_mib(pid: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
-async fn client(kubeconfig: &Path) -> Result<kube::Client> {
+pub(crate) async fn client(kubeconfig: &Path) -> Result<kube::Client> {
     let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
     let mut config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
     config.default_retry = false;
@@ -94,10 +94,10 @@ async fn client(kubeconfig: &Path) -> Result<kube::Client> {
 }
 
 /// Starts the server and returns it with the time until `/readyz` passed.
-async fn start_server(opts: &Options) -> Result<(ServerProcess, Duration)> {
+pub(crate) async fn start_server(rkube: &Path, data: &Path) -> Result<(ServerProcess, Duration)> {
     let dir = tempfile::Builder::new()
         .prefix("rkube-bench-api-")
-        .tempdir_in(&opts.dir)?;
+        .tempdir_in(data)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -106,7 +106,7 @@ async fn start_server(opts: &Options) -> Result<(ServerProcess, Duration)> {
     // restart of an existing cluster (and as every start after the first).
     for measured in [false, true] {
         let started = Instant::now();
-        let child = Command::new(&opts.rkube)
+        let child = Command::new(rkube)
             .args([
                 "server",
                 "--bind-address",
@@ -207,7 +207,7 @@ pub async fn run(opts: &Options) -> Result<Report> {
         backend: crate::store::Backend::Sqlite,
         figures: Vec::new(),
     };
-    let (server, ready) = start_server(opts).await?;
+    let (server, ready) = start_server(&opts.rkube, &opts.dir).await?;
     let pid = server.child.id();
     report.add(
         "start to /readyz ok (restart of an existing data dir): ms",

@@ -3,6 +3,7 @@
 //! Benchmarks are never part of the test suite.
 
 pub mod api;
+pub mod deployment;
 pub mod runtime;
 pub mod scheduler;
 pub mod stats;

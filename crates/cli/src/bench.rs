@@ -20,6 +20,8 @@ pub enum BenchCommand {
     /// The scheduler in upstream's SchedulingBasic shape (separate server and scheduler
     /// processes).
     Scheduler(SchedulerArgs),
+    /// A many-replica Deployment from apply to all pods Ready on hollow nodes.
+    Deployment(DeploymentArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -43,6 +45,25 @@ pub struct SchedulerArgs {
     /// Directory for the server's data (default: the temporary directory).
     #[arg(long)]
     dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DeploymentArgs {
+    /// Hollow nodes (110 pods each).
+    #[arg(long, default_value_t = 200)]
+    nodes: usize,
+    /// Replicas of the Deployment.
+    #[arg(long, default_value_t = 10_000)]
+    replicas: i32,
+    /// Directory for the server's data (default: the temporary directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Internal: run only the workload controllers (the benchmark's child process).
+    #[arg(long, hide = true)]
+    controllers_only: bool,
+    /// Internal: kubeconfig for --controllers-only.
+    #[arg(long, hide = true)]
+    kubeconfig: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -176,6 +197,23 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             let report = runtime.block_on(rkube_bench::api::run(&opts))?;
             print_header();
             print!("{}", store::table(&[report]));
+        }
+        BenchCommand::Deployment(args) => {
+            if args.controllers_only {
+                let kubeconfig = args
+                    .kubeconfig
+                    .context("--controllers-only needs --kubeconfig")?;
+                return runtime.block_on(rkube_bench::deployment::controllers_only(&kubeconfig));
+            }
+            let opts = rkube_bench::deployment::Options {
+                rkube: std::env::current_exe().context("finding the rkube binary")?,
+                nodes: args.nodes,
+                replicas: args.replicas,
+                dir: args.dir.unwrap_or_else(std::env::temp_dir),
+            };
+            let report = runtime.block_on(rkube_bench::deployment::run(&opts))?;
+            print_header();
+            print!("{}", rkube_bench::deployment::table(&report));
         }
     }
     Ok(())

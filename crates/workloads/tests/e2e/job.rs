@@ -1,0 +1,295 @@
+//! Jobs: failures back off exponentially until backoffLimit; Indexed completion with
+//! per-pod indexes; podFailurePolicy FailJob; suspend/resume; activeDeadlineSeconds; the
+//! tracking finalizer is always released.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::watcher;
+use rkube_workloads::Config;
+use serde_json::json;
+
+use crate::support::*;
+
+fn job(name: &str, spec: serde_json::Value, annotations: serde_json::Value) -> Job {
+    let mut j: Job = apply(json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "template": {
+                "metadata": {"annotations": annotations},
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox:1.36"}]},
+            },
+        },
+    }));
+    let extra: k8s_openapi::api::batch::v1::JobSpec = serde_json::from_value({
+        let mut base = serde_json::to_value(j.spec.as_ref().unwrap()).unwrap();
+        for (k, v) in spec.as_object().unwrap() {
+            base[k] = v.clone();
+        }
+        base
+    })
+    .unwrap();
+    j.spec = Some(extra);
+    j
+}
+
+fn cond(j: &Job, type_: &str) -> Option<(String, String)> {
+    j.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == "True")
+        .map(|c| {
+            (
+                c.reason.clone().unwrap_or_default(),
+                c.message.clone().unwrap_or_default(),
+            )
+        })
+}
+
+async fn job_pods(c: &Cluster, name: &str) -> Vec<Pod> {
+    let api: Api<Pod> = Api::namespaced(c.client.clone(), "default");
+    api.list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={name}")))
+        .await
+        .unwrap()
+        .items
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backoff_until_limit() {
+    let base = Duration::from_millis(400);
+    let c = cluster_with(
+        1,
+        Config {
+            job_backoff_base: base,
+            ..Default::default()
+        },
+    )
+    .await;
+    // When each pod first appears.
+    let seen: Arc<Mutex<Vec<(String, Instant)>>> = Default::default();
+    let s = seen.clone();
+    let pods_api: Api<Pod> = Api::namespaced(c.client.clone(), "default");
+    let watch = tokio::spawn(async move {
+        let stream = watcher(
+            pods_api,
+            watcher::Config::default().labels("batch.kubernetes.io/job-name=flaky"),
+        );
+        futures::pin_mut!(stream);
+        while let Some(Ok(ev)) = stream.next().await {
+            if let watcher::Event::Apply(p) = ev {
+                let name = p.metadata.name.clone().unwrap();
+                let mut s = s.lock().unwrap();
+                if !s.iter().any(|(n, _)| *n == name) {
+                    s.push((name, Instant::now()));
+                }
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let api: Api<Job> = Api::namespaced(c.client.clone(), "default");
+    let j = job(
+        "flaky",
+        json!({"backoffLimit": 2}),
+        json!({"fake.rkube.io/run-seconds": "0.1", "fake.rkube.io/exit-code": "1"}),
+    );
+    api.create(&PostParams::default(), &j).await.unwrap();
+    let done = eventually("job failed", 60, async || {
+        let j = api.get("flaky").await.ok()?;
+        cond(&j, "Failed").map(|_| j)
+    })
+    .await;
+    watch.abort();
+    assert_eq!(
+        cond(&done, "Failed").unwrap(),
+        (
+            "BackoffLimitExceeded".to_string(),
+            "Job has reached the specified backoff limit".to_string()
+        )
+    );
+    assert_eq!(
+        cond(&done, "FailureTarget").unwrap().0,
+        "BackoffLimitExceeded"
+    );
+    let st = done.status.clone().unwrap();
+    assert_eq!(st.failed, Some(3));
+    assert_eq!(st.active, None);
+    let unc = st.uncounted_terminated_pods.unwrap_or_default();
+    assert!(unc.failed.unwrap_or_default().is_empty());
+    let pods = job_pods(&c, "flaky").await;
+    assert_eq!(pods.len(), 3);
+    assert!(
+        pods.iter()
+            .all(|p| p.metadata.finalizers.as_ref().is_none_or(|f| f.is_empty()))
+    );
+    // Each replacement waited at least base × 2^(failures−1).
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(seen[1].1 - seen[0].1 >= base, "{seen:?}");
+    assert!(seen[2].1 - seen[1].1 >= base * 2, "{seen:?}");
+    let evs = events(&c.client, "default", "flaky").await;
+    assert!(
+        evs.iter()
+            .any(|e| e.0 == "BackoffLimitExceeded" && e.2 == "job-controller"),
+        "{evs:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indexed_completion() {
+    let c = cluster(2).await;
+    let api: Api<Job> = Api::namespaced(c.client.clone(), "default");
+    let j = job(
+        "idx",
+        json!({"completions": 4, "parallelism": 2, "completionMode": "Indexed"}),
+        json!({"fake.rkube.io/run-seconds": "0.2"}),
+    );
+    api.create(&PostParams::default(), &j).await.unwrap();
+    kubectl(
+        &c,
+        &[
+            "wait",
+            "--for=condition=complete",
+            "job/idx",
+            "--timeout=60s",
+        ],
+    );
+    let done = api.get("idx").await.unwrap();
+    let st = done.status.clone().unwrap();
+    assert_eq!(st.succeeded, Some(4));
+    assert_eq!(st.completed_indexes.as_deref(), Some("0-3"));
+    assert!(st.completion_time.is_some() && st.start_time.is_some());
+    assert_eq!(
+        cond(&done, "SuccessCriteriaMet").unwrap().0,
+        "CompletionsReached"
+    );
+    assert_eq!(cond(&done, "Complete").unwrap().0, "CompletionsReached");
+    let pods = job_pods(&c, "idx").await;
+    assert_eq!(pods.len(), 4);
+    let mut indexes: Vec<String> = pods
+        .iter()
+        .map(|p| {
+            let ix = p.metadata.annotations.as_ref().unwrap()["batch.kubernetes.io/job-completion-index"].clone();
+            assert_eq!(p.metadata.labels.as_ref().unwrap()["batch.kubernetes.io/job-completion-index"], ix);
+            assert!(p.metadata.name.as_ref().unwrap().starts_with(&format!("idx-{ix}-")));
+            let spec = p.spec.as_ref().unwrap();
+            assert_eq!(spec.hostname.as_deref(), Some(format!("idx-{ix}").as_str()));
+            let env = spec.containers[0].env.as_ref().unwrap().iter().find(|e| e.name == "JOB_COMPLETION_INDEX").unwrap();
+            assert_eq!(
+                env.value_from.as_ref().unwrap().field_ref.as_ref().unwrap().field_path,
+                "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+            );
+            ix
+        })
+        .collect();
+    indexes.sort();
+    assert_eq!(indexes, ["0", "1", "2", "3"]);
+    let evs = events(&c.client, "default", "idx").await;
+    assert!(
+        evs.iter()
+            .any(|e| e.0 == "Completed" && e.1 == "Job completed"),
+        "{evs:?}"
+    );
+    let out = kubectl(&c, &["get", "job", "idx", "--no-headers"]);
+    assert!(out.contains("Complete") && out.contains("4/4"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failure_policy_suspend_and_deadline() {
+    let c = cluster(1).await;
+    let api: Api<Job> = Api::namespaced(c.client.clone(), "default");
+    // podFailurePolicy: exit code 42 fails the job at once.
+    let j = job(
+        "policy",
+        json!({"backoffLimit": 6, "podFailurePolicy": {"rules": [
+            {"action": "FailJob", "onExitCodes": {"containerName": "main", "operator": "In", "values": [42]}},
+        ]}}),
+        json!({"fake.rkube.io/run-seconds": "0.1", "fake.rkube.io/exit-code": "42"}),
+    );
+    api.create(&PostParams::default(), &j).await.unwrap();
+    let failed = eventually("policy failure", 60, async || {
+        cond(&api.get("policy").await.ok()?, "Failed")
+    })
+    .await;
+    assert_eq!(failed.0, "PodFailurePolicy");
+    assert!(
+        failed
+            .1
+            .starts_with("Container main for pod default/policy-")
+            && failed
+                .1
+                .ends_with("failed with exit code 42 matching FailJob rule at index 0"),
+        "{failed:?}"
+    );
+
+    // Suspended: no pods until resumed.
+    let j = job(
+        "later",
+        json!({"suspend": true}),
+        json!({"fake.rkube.io/run-seconds": "0.1"}),
+    );
+    api.create(&PostParams::default(), &j).await.unwrap();
+    let s = eventually("suspended", 30, async || {
+        cond(&api.get("later").await.ok()?, "Suspended")
+    })
+    .await;
+    assert_eq!(s, ("JobSuspended".to_string(), "Job suspended".to_string()));
+    assert!(job_pods(&c, "later").await.is_empty());
+    api.patch(
+        "later",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"suspend": false}})),
+    )
+    .await
+    .unwrap();
+    let done = eventually("resumed job completes", 60, async || {
+        let j = api.get("later").await.ok()?;
+        cond(&j, "Complete").map(|_| j)
+    })
+    .await;
+    let resumed = done
+        .status
+        .unwrap()
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "Suspended")
+        .unwrap();
+    assert_eq!(
+        (resumed.status.as_str(), resumed.reason.as_deref()),
+        ("False", Some("JobResumed"))
+    );
+
+    // activeDeadlineSeconds: running pods are stopped and the job fails.
+    let j = job("slow", json!({"activeDeadlineSeconds": 1}), json!({}));
+    api.create(&PostParams::default(), &j).await.unwrap();
+    let failed = eventually("deadline", 60, async || {
+        cond(&api.get("slow").await.ok()?, "Failed")
+    })
+    .await;
+    assert_eq!(
+        failed,
+        (
+            "DeadlineExceeded".to_string(),
+            "Job was active longer than specified deadline".to_string()
+        )
+    );
+    eventually("pods stopped", 30, async || {
+        job_pods(&c, "slow")
+            .await
+            .iter()
+            .all(|p| {
+                p.metadata.deletion_timestamp.is_some()
+                    || p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed")
+            })
+            .then_some(())
+    })
+    .await;
+}

@@ -1,0 +1,189 @@
+//! ReplicaSet and ReplicationController: scale up and down through the API, events,
+//! status counts, orphan adoption and release.
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use crate::support::*;
+
+fn rs(name: &str, replicas: i32) -> ReplicaSet {
+    apply(json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]},
+            },
+        },
+    }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicaset_scales_adopts_and_reports_status() {
+    let c = cluster(2).await;
+    let api: Api<ReplicaSet> = Api::namespaced(c.client.clone(), "default");
+    // An orphan matching the selector is adopted rather than a fifth pod created.
+    let pods_api: Api<Pod> = Api::namespaced(c.client.clone(), "default");
+    let orphan: Pod = apply(json!({
+        "metadata": {"name": "orphan", "labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]},
+    }));
+    pods_api
+        .create(&PostParams::default(), &orphan)
+        .await
+        .unwrap();
+    api.create(&PostParams::default(), &rs("web", 4))
+        .await
+        .unwrap();
+
+    let status = eventually("4 ready replicas", 60, async || {
+        let r = api.get("web").await.ok()?;
+        let s = r.status?;
+        (s.ready_replicas == Some(4) && s.available_replicas == Some(4)).then_some(s)
+    })
+    .await;
+    assert_eq!(status.replicas, 4);
+    assert_eq!(status.fully_labeled_replicas, Some(4));
+    assert_eq!(status.observed_generation, Some(1));
+    let owned = pods(&c.client, "default", "web").await;
+    assert_eq!(owned.len(), 4);
+    let uid = api.get("web").await.unwrap().metadata.uid.unwrap();
+    for p in &owned {
+        let r = &p.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (r.kind.as_str(), r.uid.as_str(), r.controller),
+            ("ReplicaSet", uid.as_str(), Some(true))
+        );
+        let name = p.metadata.name.as_deref().unwrap();
+        assert!(
+            name == "orphan" || (name.starts_with("web-") && name.len() == "web-".len() + 5),
+            "{name}"
+        );
+    }
+    let evs = events(&c.client, "default", "web").await;
+    let created: Vec<_> = evs.iter().filter(|e| e.0 == "SuccessfulCreate").collect();
+    assert_eq!(created.len(), 3, "{evs:?}");
+    assert!(
+        created
+            .iter()
+            .all(|e| e.1.starts_with("Created pod: web-") && e.2 == "replicaset-controller")
+    );
+
+    // Scale down to 1; a pod whose labels no longer match is released, and replaced.
+    api.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 1}})),
+    )
+    .await
+    .unwrap();
+    eventually("1 replica", 60, async || {
+        let s = api.get("web").await.ok()?.status?;
+        let live: Vec<_> = pods(&c.client, "default", "web")
+            .await
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .collect();
+        (s.replicas == 1 && s.observed_generation == Some(2) && live.len() == 1).then_some(())
+    })
+    .await;
+    let evs = events(&c.client, "default", "web").await;
+    assert_eq!(
+        evs.iter().filter(|e| e.0 == "SuccessfulDelete").count(),
+        3,
+        "{evs:?}"
+    );
+    let keep = pods(&c.client, "default", "web")
+        .await
+        .into_iter()
+        .find(|p| p.metadata.deletion_timestamp.is_none())
+        .unwrap();
+    let kept = keep.metadata.name.clone().unwrap();
+    pods_api
+        .patch(
+            &kept,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"app": "other"}}})),
+        )
+        .await
+        .unwrap();
+    eventually("release and replacement", 60, async || {
+        let p = pods_api.get(&kept).await.ok()?;
+        let released = p
+            .metadata
+            .owner_references
+            .as_ref()
+            .is_none_or(|r| r.is_empty());
+        let live = pods(&c.client, "default", "web")
+            .await
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .count();
+        (released && live == 1).then_some(())
+    })
+    .await;
+
+    // kubectl sees the counts.
+    let out = kubectl(&c, &["get", "rs", "web", "--no-headers"]);
+    let cols: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(&cols[..4], ["web", "1", "1", "1"], "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_controller_keeps_replicas() {
+    let c = cluster(1).await;
+    let api: Api<ReplicationController> = Api::namespaced(c.client.clone(), "default");
+    let rc: ReplicationController = apply(json!({
+        "apiVersion": "v1", "kind": "ReplicationController",
+        "metadata": {"name": "legacy"},
+        "spec": {
+            "replicas": 3,
+            "selector": {"app": "legacy"},
+            "template": {
+                "metadata": {"labels": {"app": "legacy"}},
+                "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]},
+            },
+        },
+    }));
+    api.create(&PostParams::default(), &rc).await.unwrap();
+    eventually("3 ready", 60, async || {
+        let s = api.get("legacy").await.ok()?.status?;
+        (s.ready_replicas == Some(3) && s.available_replicas == Some(3)).then_some(())
+    })
+    .await;
+    // A deleted pod is replaced.
+    let pods_api: Api<Pod> = Api::namespaced(c.client.clone(), "default");
+    let victim = pods(&c.client, "default", "legacy").await[0]
+        .metadata
+        .name
+        .clone()
+        .unwrap();
+    pods_api.delete(&victim, &Default::default()).await.unwrap();
+    eventually("replacement", 60, async || {
+        let live: Vec<_> = pods(&c.client, "default", "legacy")
+            .await
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none() && ready(p))
+            .collect();
+        (live.len() == 3
+            && live
+                .iter()
+                .all(|p| p.metadata.name.as_deref() != Some(victim.as_str())))
+        .then_some(())
+    })
+    .await;
+    let evs = events(&c.client, "default", "legacy").await;
+    assert_eq!(
+        evs.iter()
+            .filter(|e| e.0 == "SuccessfulCreate" && e.2 == "replication-controller")
+            .count(),
+        4,
+        "{evs:?}"
+    );
+}

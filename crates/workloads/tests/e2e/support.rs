@@ -1,0 +1,142 @@
+//! The cluster fixture: API server, N hollow nodes, the test-only binder (swap in the real
+//! scheduler once merged) and the workload controllers, all stopped on drop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::Api;
+use rkube_apiserver::testing::TestServer;
+use rkube_kubelet::ipam::Cidr;
+use rkube_kubelet::runtime::FakeRuntime;
+use rkube_kubelet::{Capacity, Kubelet, KubeletConfig, NodeIdentity};
+use rkube_workloads::Config;
+use rkube_workloads::testing::TestBinder;
+
+pub struct Cluster {
+    pub server: TestServer,
+    pub client: kube::Client,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+pub async fn cluster(nodes: usize) -> Cluster {
+    cluster_with(nodes, Config::default()).await
+}
+
+pub async fn cluster_with(nodes: usize, mut config: Config) -> Cluster {
+    let server = TestServer::start().await;
+    let client = rkube_client::client_from_kubeconfig(&server.kubeconfig)
+        .await
+        .expect("client");
+    let range: Cidr = "10.42.0.0/16".parse().unwrap();
+    let ids = (0..nodes)
+        .map(|i| NodeIdentity {
+            name: format!("hollow-{i}"),
+            internal_ip: format!("172.16.0.{}", i + 1).parse().unwrap(),
+            pod_cidr: range.subnet(24, i as u64),
+        })
+        .collect();
+    let mut kc = KubeletConfig::new(ids);
+    kc.capacity = Capacity {
+        cpu: "8".into(),
+        memory: "32Gi".into(),
+        pods: "110".into(),
+        ..Default::default()
+    };
+    kc.lease_renew_interval = Duration::from_millis(500);
+    kc.status_report_interval = Duration::from_secs(1);
+    kc.backoff_base = Duration::from_secs(1);
+    kc.backoff_max = Duration::from_secs(4);
+    let kubelet = Kubelet::new(client.clone(), Arc::new(FakeRuntime::new()), kc).unwrap();
+    config.workers = config.workers.min(3);
+    let mut tasks = vec![tokio::spawn(async move {
+        let _ = kubelet.run().await;
+    })];
+    tasks.push(tokio::spawn(TestBinder::run(client.clone())));
+    tasks.push(tokio::spawn(rkube_workloads::run_with(
+        client.clone(),
+        config,
+    )));
+    Cluster {
+        server,
+        client,
+        tasks,
+    }
+}
+
+pub async fn eventually<T>(what: &str, secs: u64, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn apply<K: serde::de::DeserializeOwned>(v: serde_json::Value) -> K {
+    serde_json::from_value(v).expect("valid object")
+}
+
+/// Pods of `ns` whose labels include `app=<app>`.
+pub async fn pods(client: &kube::Client, ns: &str, app: &str) -> Vec<Pod> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    api.list(&kube::api::ListParams::default().labels(&format!("app={app}")))
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+}
+
+pub fn ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// (reason, message, source component) of the Events about `name` in `ns`.
+pub async fn events(client: &kube::Client, ns: &str, name: &str) -> Vec<(String, String, String)> {
+    let api: Api<Event> = Api::namespaced(client.clone(), ns);
+    api.list(&Default::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.involved_object.name.as_deref() == Some(name))
+        .map(|e| {
+            (
+                e.reason.unwrap_or_default(),
+                e.message.unwrap_or_default(),
+                e.source.and_then(|s| s.component).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// Runs kubectl against the cluster; returns stdout, panicking with stderr on failure.
+pub fn kubectl(c: &Cluster, args: &[&str]) -> String {
+    let out = std::process::Command::new("/usr/bin/kubectl")
+        .arg("--kubeconfig")
+        .arg(&c.server.kubeconfig)
+        .args(args)
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
