@@ -228,6 +228,7 @@ pub async fn create_object(
     let name = meta::name(&obj).unwrap_or("").to_string();
     if let Some(ns) = ctx.namespace() {
         admission::namespace_lifecycle(&ctx.state, r, ns, &name).await?;
+        admission::mutate_create(&ctx.state, r, ns, &name, &mut obj)?;
     }
     {
         let m = meta::meta_mut(&mut obj);
@@ -273,6 +274,14 @@ pub async fn create_object(
             a.release(&ctx.state).await;
         }
         return Ok((obj, 201));
+    }
+    if let Some(ns) = ctx.namespace()
+        && let Err(e) = admission::resource_quota(&ctx.state, r, ns, &name, &obj).await
+    {
+        if let Some(a) = allocated {
+            a.release(&ctx.state).await;
+        }
+        return Err(e);
     }
     let key = r.key(ctx.namespace(), &name);
     match ctx
