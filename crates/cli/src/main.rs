@@ -3,6 +3,7 @@
 
 mod agent;
 mod bench;
+mod controller_manager;
 mod duration;
 mod image;
 mod server;
@@ -30,6 +31,8 @@ enum Command {
     Server(server::ServerArgs),
     /// Run a node agent (today: hollow nodes with --fake) joining a cluster.
     Agent(agent::AgentArgs),
+    /// Run the controller manager (leader-elected) against a cluster.
+    ControllerManager(controller_manager::ControllerManagerArgs),
     /// Save, restore or inspect snapshots of the embedded datastore.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
@@ -60,6 +63,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Server(args) => server::run(args),
         Command::Agent(args) => agent::run(args),
+        Command::ControllerManager(args) => controller_manager::run(args),
         Command::Snapshot(cmd) => snapshot::run(cmd),
         Command::Image(cmd) => image::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),

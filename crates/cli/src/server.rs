@@ -1,8 +1,9 @@
 //! `rkube server`: the control plane of one machine. It opens and checks the datastore,
 //! keeps its history compacted, makes the cluster's certificates on first start (reusing
 //! them afterwards), serves the Kubernetes API over HTTPS and writes an admin kubeconfig.
-//! The components that follow (scheduler, controllers, node agent, DNS, ingress) are named
-//! at start-up as not running yet.
+//! It runs the controller manager as a task (a client of its own API, through the admin
+//! kubeconfig) unless `--disable-controller-manager`. The components that follow
+//! (scheduler, node agent, DNS, ingress) are named at start-up as not running yet.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -85,6 +86,14 @@ pub struct ServerArgs {
     /// Do not run a node agent on this machine.
     #[arg(long)]
     pub disable_agent: bool,
+
+    /// Do not run the controller manager in this server.
+    #[arg(long)]
+    pub disable_controller_manager: bool,
+
+    /// The range node pod ranges are cut from (a /24 per node).
+    #[arg(long, default_value = "10.42.0.0/16")]
+    pub cluster_cidr: String,
 }
 
 /// The default data directory: /var/lib/rkube for root, ~/.rkube otherwise.
@@ -260,6 +269,19 @@ async fn serve(args: ServerArgs) -> Result<()> {
         CompactorConfig::keep(args.datastore_retention),
     );
 
+    let controllers = if args.disable_controller_manager {
+        None
+    } else {
+        let flags = crate::controller_manager::ControllerManagerArgs {
+            kubeconfig: None,
+            root_ca_file: None,
+            cluster_cidr: args.cluster_cidr.clone(),
+            node_cidr_mask_size: 24,
+            node_monitor_grace_period: Duration::from_secs(40),
+            terminated_pod_gc_threshold: 12500,
+        };
+        Some(crate::controller_manager::config(&flags, None)?)
+    };
     let (ca_pem, serving, kubeconfig) = certificates(&args, advertise, service_cidr.nth(1))?;
     let mut authenticator = Authenticator::new();
     if let Some(file) = &args.token_auth_file {
@@ -269,7 +291,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
         listen: SocketAddr::from((args.bind_address, args.https_listen_port)),
         serving_cert_pem: serving.cert_pem,
         serving_key_pem: serving.key_pem,
-        client_ca_pem: ca_pem,
+        client_ca_pem: ca_pem.clone(),
         authenticator,
         service_cidr,
         node_ports,
@@ -288,18 +310,42 @@ async fn serve(args: ServerArgs) -> Result<()> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "API server ready"
     );
+    // The controller manager is a client of the API like any other (DESIGN §2).
+    let (stop_controllers, controllers_stopped) = tokio::sync::oneshot::channel::<()>();
+    let controller_manager = controllers.map(|mut config| {
+        config.root_ca_pem = Some(ca_pem.clone());
+        let kubeconfig = kubeconfig.clone();
+        tokio::spawn(async move {
+            let stop = async {
+                let _ = controllers_stopped.await;
+            };
+            if let Err(e) = crate::controller_manager::serve(kubeconfig, config, stop).await {
+                tracing::error!(error = %format!("{e:#}"), "controller manager");
+            }
+        })
+    });
     let agent = if args.disable_agent {
         ""
     } else {
         " node agent (kubelet, service proxy),"
     };
     tracing::warn!(
-        "not running yet:{agent} scheduler, controller manager, cluster DNS, ingress — pods are \
-         stored but not scheduled or started"
+        "not running yet:{agent} scheduler, cluster DNS, ingress — pods are stored but not \
+         scheduled or started"
     );
 
     shutdown.await;
     tracing::info!("shutting down");
+    if let Some(task) = controller_manager {
+        let _ = stop_controllers.send(());
+        // Gives the Lease up so that another server takes over at once.
+        if tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("controller manager did not stop within 5s");
+        }
+    }
     server.shutdown().await;
     compactor.abort();
     store.close().await;

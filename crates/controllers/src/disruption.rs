@@ -40,7 +40,11 @@ pub fn scaled(v: &IntOrString, total: i32) -> Option<i32> {
 
 /// (expectedPods, desiredHealthy) for a budget, given the pod count and the controllers'
 /// replicas (None when some pod has no controller, which only matters when needed).
-pub fn expectations(pdb: &PodDisruptionBudget, pods: i32, controllers: Option<i32>) -> Result<(i32, i32), String> {
+pub fn expectations(
+    pdb: &PodDisruptionBudget,
+    pods: i32,
+    controllers: Option<i32>,
+) -> Result<(i32, i32), String> {
     let spec = pdb.spec.clone().unwrap_or_default();
     if let Some(IntOrString::Int(n)) = &spec.min_available {
         return Ok((pods, *n));
@@ -61,9 +65,12 @@ pub fn expectations(pdb: &PodDisruptionBudget, pods: i32, controllers: Option<i3
 pub async fn run(client: kube::Client) {
     let queue: WorkQueue<String> = WorkQueue::new(RateLimiter::default_controller());
     let q = queue.clone();
-    let pdbs_informer = Informer::new(Api::<PodDisruptionBudget>::all(client.clone()), watcher::Config::default())
-        .with_transform(strip_managed_fields)
-        .with_index(BY_NAMESPACE, |p: &PodDisruptionBudget| vec![base::ns_of(p)]);
+    let pdbs_informer = Informer::new(
+        Api::<PodDisruptionBudget>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .with_transform(strip_managed_fields)
+    .with_index(BY_NAMESPACE, |p: &PodDisruptionBudget| vec![base::ns_of(p)]);
     let pdbs = pdbs_informer.store();
     let pdbs_informer = pdbs_informer.on_change(move |c: &Change<PodDisruptionBudget>| {
         if !matches!(c, Change::Deleted(_)) {
@@ -127,7 +134,11 @@ async fn controller_replicas(
     let ar = ApiResource {
         group: group.into(),
         version: version.into(),
-        api_version: if group.is_empty() { version.into() } else { format!("{group}/{version}") },
+        api_version: if group.is_empty() {
+            version.into()
+        } else {
+            format!("{group}/{version}")
+        },
         kind: kind.into(),
         plural: plural.into(),
     };
@@ -152,7 +163,14 @@ async fn controller_replicas(
             .flatten()
             .find(|o| o.controller == Some(true) && o.kind == "Deployment")
     {
-        result = Box::pin(controller_replicas(client, ns, "Deployment", &owner.name, cache)).await?;
+        result = Box::pin(controller_replicas(
+            client,
+            ns,
+            "Deployment",
+            &owner.name,
+            cache,
+        ))
+        .await?;
     }
     cache.insert(k, result.clone());
     Ok(result)
@@ -165,7 +183,9 @@ async fn reconcile(
     queue: &WorkQueue<String>,
     key: &str,
 ) -> Result<(), Error> {
-    let Some(pdb) = pdbs.get(key) else { return Ok(()) };
+    let Some(pdb) = pdbs.get(key) else {
+        return Ok(());
+    };
     let ns = base::ns_of(pdb.as_ref());
     let selector = pdb.spec.as_ref().and_then(|s| s.selector.clone());
     let matching: Vec<_> = match &selector {
@@ -232,8 +252,16 @@ async fn reconcile(
     let (expected, desired, allowed, reason, message) =
         match expectations(&pdb, matching.len() as i32, controllers) {
             Ok((expected, desired)) => {
-                let allowed = if expected <= 0 { 0 } else { (healthy - desired).max(0) };
-                let reason = if allowed > 0 { "SufficientPods" } else { "InsufficientPods" };
+                let allowed = if expected <= 0 {
+                    0
+                } else {
+                    (healthy - desired).max(0)
+                };
+                let reason = if allowed > 0 {
+                    "SufficientPods"
+                } else {
+                    "InsufficientPods"
+                };
                 (expected, desired, allowed, reason, String::new())
             }
             Err(e) => (0, 0, 0, "SyncFailed", e),
@@ -266,7 +294,10 @@ async fn reconcile(
         conditions: Some(vec![condition]),
     };
     if !disrupted.is_empty() {
-        queue.add_after(key.to_string(), Duration::from_secs(DISRUPTED_TTL_SECS as u64));
+        queue.add_after(
+            key.to_string(),
+            Duration::from_secs(DISRUPTED_TTL_SECS as u64),
+        );
     }
     let unchanged = old.current_healthy == new.current_healthy
         && old.desired_healthy == new.desired_healthy
@@ -274,7 +305,8 @@ async fn reconcile(
         && old.expected_pods == new.expected_pods
         && old.observed_generation == new.observed_generation
         && old.disrupted_pods.clone().unwrap_or_default() == disrupted
-        && old_cond.is_some_and(|c| c.status == status_word && c.reason == reason && c.message == message);
+        && old_cond
+            .is_some_and(|c| c.status == status_word && c.reason == reason && c.message == message);
     if unchanged {
         return Ok(());
     }
@@ -303,10 +335,22 @@ mod tests {
 
     #[test]
     fn desired_healthy_from_min_available_or_max_unavailable() {
-        assert_eq!(expectations(&pdb(json!({"minAvailable": 2})), 3, None), Ok((3, 2)));
-        assert_eq!(expectations(&pdb(json!({"minAvailable": "50%"})), 3, Some(5)), Ok((5, 3)));
-        assert_eq!(expectations(&pdb(json!({"maxUnavailable": 1})), 3, Some(4)), Ok((4, 3)));
-        assert_eq!(expectations(&pdb(json!({"maxUnavailable": "30%"})), 3, Some(10)), Ok((10, 7)));
+        assert_eq!(
+            expectations(&pdb(json!({"minAvailable": 2})), 3, None),
+            Ok((3, 2))
+        );
+        assert_eq!(
+            expectations(&pdb(json!({"minAvailable": "50%"})), 3, Some(5)),
+            Ok((5, 3))
+        );
+        assert_eq!(
+            expectations(&pdb(json!({"maxUnavailable": 1})), 3, Some(4)),
+            Ok((4, 3))
+        );
+        assert_eq!(
+            expectations(&pdb(json!({"maxUnavailable": "30%"})), 3, Some(10)),
+            Ok((10, 7))
+        );
         assert!(expectations(&pdb(json!({"maxUnavailable": 1})), 3, None).is_err());
     }
 }

@@ -27,7 +27,10 @@ pub const TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time
 pub const HEADLESS_LABEL: &str = "service.kubernetes.io/headless";
 
 /// Whether a label selector map matches labels.
-pub fn selector_matches(selector: &BTreeMap<String, String>, labels: Option<&BTreeMap<String, String>>) -> bool {
+pub fn selector_matches(
+    selector: &BTreeMap<String, String>,
+    labels: Option<&BTreeMap<String, String>>,
+) -> bool {
     let empty = BTreeMap::new();
     let labels = labels.unwrap_or(&empty);
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
@@ -211,10 +214,17 @@ const BY_NAMESPACE: &str = "namespace";
 
 /// Builds the Service and pod informers feeding `queue` with Service keys; the informers
 /// are spawned on `tasks`.
-pub(crate) fn inputs(client: &kube::Client, queue: &WorkQueue<String>, tasks: &mut Tasks) -> Inputs {
+pub(crate) fn inputs(
+    client: &kube::Client,
+    queue: &WorkQueue<String>,
+    tasks: &mut Tasks,
+) -> Inputs {
     let triggers: Arc<Mutex<HashMap<String, String>>> = Arc::default();
-    let services_informer = Informer::new(Api::<Service>::all(client.clone()), watcher::Config::default())
-        .with_transform(strip_managed_fields);
+    let services_informer = Informer::new(
+        Api::<Service>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .with_transform(strip_managed_fields);
     let services = services_informer.store();
     let (q, t) = (queue.clone(), triggers.clone());
     let services_informer = services_informer
@@ -285,8 +295,11 @@ pub async fn run(client: kube::Client) {
     let queue: WorkQueue<String> = WorkQueue::new(RateLimiter::default_controller());
     let mut tasks = Tasks::new();
     let inputs = Arc::new(inputs(&client, &queue, &mut tasks));
-    let endpoints_informer = Informer::new(Api::<Endpoints>::all(client.clone()), watcher::Config::default())
-        .with_transform(strip_managed_fields);
+    let endpoints_informer = Informer::new(
+        Api::<Endpoints>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .with_transform(strip_managed_fields);
     let endpoints = endpoints_informer.store();
     let q = queue.clone();
     let endpoints_informer = endpoints_informer.on_change(move |c: &Change<Endpoints>| {
@@ -360,7 +373,9 @@ async fn reconcile(
         None => api.create(&PostParams::default(), &ep).await.map(|_| ()),
         Some(cur) => {
             ep.metadata.resource_version = cur.metadata.resource_version.clone();
-            api.replace(name, &PostParams::default(), &ep).await.map(|_| ())
+            api.replace(name, &PostParams::default(), &ep)
+                .await
+                .map(|_| ())
         }
     };
     match result {
@@ -409,7 +424,12 @@ mod tests {
         let subsets = desired_subsets(&svc(false), &pods);
         assert_eq!(subsets.len(), 1);
         let s = &subsets[0];
-        let ready: Vec<&str> = s.addresses.iter().flatten().map(|a| a.ip.as_str()).collect();
+        let ready: Vec<&str> = s
+            .addresses
+            .iter()
+            .flatten()
+            .map(|a| a.ip.as_str())
+            .collect();
         let not_ready: Vec<&str> = s
             .not_ready_addresses
             .iter()
@@ -420,7 +440,12 @@ mod tests {
         assert_eq!(not_ready, ["10.42.0.2"]);
         assert_eq!(s.ports.as_ref().unwrap()[0].port, 8080);
         assert_eq!(
-            s.addresses.as_ref().unwrap()[0].target_ref.as_ref().unwrap().name.as_deref(),
+            s.addresses.as_ref().unwrap()[0]
+                .target_ref
+                .as_ref()
+                .unwrap()
+                .name
+                .as_deref(),
             Some("a")
         );
         let published = desired_subsets(&svc(true), &pods);
@@ -433,6 +458,8 @@ mod tests {
         let mut s = svc(false);
         s.spec.as_mut().unwrap().selector = None;
         assert!(selector(&s).is_none());
-        assert!(desired_subsets(&s, &[pod("a", "10.0.0.1", true, json!({"app": "web"}))]).is_empty());
+        assert!(
+            desired_subsets(&s, &[pod("a", "10.0.0.1", true, json!({"app": "web"}))]).is_empty()
+        );
     }
 }

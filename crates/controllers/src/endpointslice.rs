@@ -29,6 +29,9 @@ pub const MAX_ENDPOINTS: usize = 100;
 
 const BY_SERVICE: &str = "service";
 
+/// A slice's port set: (name, port, protocol), sorted.
+type PortKey = Vec<(String, i32, String)>;
+
 /// One desired slice: its ports and endpoints.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SliceContent {
@@ -49,14 +52,16 @@ pub fn desired_slices(
     let spec = svc.spec.clone().unwrap_or_default();
     let publish = spec.publish_not_ready_addresses.unwrap_or(false);
     let ports = spec.ports.unwrap_or_default();
-    let mut groups: BTreeMap<Vec<(String, i32, String)>, Vec<(String, Endpoint)>> = BTreeMap::new();
+    let mut groups: BTreeMap<PortKey, Vec<(String, Endpoint)>> = BTreeMap::new();
     for pod in pods {
         if !endpoints::selector_matches(sel, pod.metadata.labels.as_ref())
             || !endpoints::should_be_in_endpoints(pod, true)
         {
             continue;
         }
-        let Some(ip) = endpoints::pod_ip(pod) else { continue };
+        let Some(ip) = endpoints::pod_ip(pod) else {
+            continue;
+        };
         let mut key: Vec<(String, i32, String)> = ports
             .iter()
             .filter_map(|p| {
@@ -140,18 +145,25 @@ pub async fn run(client: kube::Client) {
     .on_change(move |c: &Change<EndpointSlice>| {
         if !matches!(c, Change::Added(_)) {
             let s = c.object();
-            if let Some(svc) = s.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)) {
+            if let Some(svc) = s
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(SERVICE_NAME_LABEL))
+            {
                 q.add(format!("{}/{svc}", base::ns_of(s.as_ref())));
             }
         }
     });
     let slices = slices_informer.store();
-    let nodes_informer = Informer::new(Api::<Node>::all(client.clone()), watcher::Config::default())
-        .with_transform(|n: &mut Node| {
-            // Only the zone label is read.
-            n.metadata.managed_fields = None;
-            n.status = None;
-        });
+    let nodes_informer =
+        Informer::new(Api::<Node>::all(client.clone()), watcher::Config::default()).with_transform(
+            |n: &mut Node| {
+                // Only the zone label is read.
+                n.metadata.managed_fields = None;
+                n.status = None;
+            },
+        );
     let nodes = nodes_informer.store();
     tasks.spawn(slices_informer.run());
     tasks.spawn(nodes_informer.run());
@@ -159,8 +171,12 @@ pub async fn run(client: kube::Client) {
     slices.wait_synced().await;
     nodes.wait_synced().await;
     base::spawn_workers(&mut tasks, "endpointslice", &queue, 4, move |key| {
-        let (client, inputs, slices, nodes) =
-            (client.clone(), inputs.clone(), slices.clone(), nodes.clone());
+        let (client, inputs, slices, nodes) = (
+            client.clone(),
+            inputs.clone(),
+            slices.clone(),
+            nodes.clone(),
+        );
         async move { reconcile(&client, &inputs, &slices, &nodes, &key).await }
     });
     tasks.join().await;
@@ -257,7 +273,9 @@ async fn reconcile(
         let result = match &current {
             Some(c) => {
                 let n = c.metadata.name.clone().unwrap_or_default();
-                api.replace(&n, &PostParams::default(), &slice).await.map(|_| ())
+                api.replace(&n, &PostParams::default(), &slice)
+                    .await
+                    .map(|_| ())
             }
             None => api.create(&PostParams::default(), &slice).await.map(|_| ()),
         };
@@ -288,7 +306,8 @@ mod tests {
     use serde_json::json;
 
     fn pod(i: usize, ready: bool, deleting: bool) -> Arc<Pod> {
-        let mut meta = json!({"name": format!("p{i:03}"), "namespace": "ns", "labels": {"app": "web"}});
+        let mut meta =
+            json!({"name": format!("p{i:03}"), "namespace": "ns", "labels": {"app": "web"}});
         if deleting {
             meta["deletionTimestamp"] = json!("2025-01-01T00:00:00Z");
         }
@@ -321,8 +340,14 @@ mod tests {
         let last = &slices[2].endpoints;
         let c = |i: usize| last[i].conditions.clone().unwrap();
         // p250: not ready; p251: ready but terminating.
-        assert_eq!((c(50).ready, c(50).serving, c(50).terminating), (Some(false), Some(false), Some(false)));
-        assert_eq!((c(51).ready, c(51).serving, c(51).terminating), (Some(false), Some(true), Some(true)));
+        assert_eq!(
+            (c(50).ready, c(50).serving, c(50).terminating),
+            (Some(false), Some(false), Some(false))
+        );
+        assert_eq!(
+            (c(51).ready, c(51).serving, c(51).terminating),
+            (Some(false), Some(true), Some(true))
+        );
         assert_eq!(last[0].zone.as_deref(), Some("zone-a"));
         assert_eq!(last[0].node_name.as_deref(), Some("n1"));
     }

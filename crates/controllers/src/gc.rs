@@ -161,7 +161,10 @@ impl Collector {
                 };
                 let interesting = !node.owners.is_empty()
                     || (node.deleting
-                        && node.finalizers.iter().any(|f| f == ORPHAN || f == FOREGROUND));
+                        && node
+                            .finalizers
+                            .iter()
+                            .any(|f| f == ORPHAN || f == FOREGROUND));
                 let owners: Vec<String> = node.owners.iter().map(|o| o.uid.clone()).collect();
                 let removed = g.put(&uid, node);
                 drop(g);
@@ -219,8 +222,11 @@ impl Collector {
         let api = self.api_for(&node.res, node.namespace.as_deref());
         if solid > 0 {
             if !gone.is_empty() {
-                let kept: Vec<&OwnerReference> =
-                    node.owners.iter().filter(|o| !gone.contains(&o.uid)).collect();
+                let kept: Vec<&OwnerReference> = node
+                    .owners
+                    .iter()
+                    .filter(|o| !gone.contains(&o.uid))
+                    .collect();
                 self.patch_owners(&api, &node.name, &kept).await?;
             }
             return Ok(());
@@ -277,7 +283,11 @@ impl Collector {
         match api.get(&owner.name).await {
             Ok(o) if o.metadata.uid.as_deref() == Some(owner.uid.as_str()) => {
                 let waiting = o.metadata.deletion_timestamp.is_some()
-                    && o.metadata.finalizers.iter().flatten().any(|f| f == FOREGROUND);
+                    && o.metadata
+                        .finalizers
+                        .iter()
+                        .flatten()
+                        .any(|f| f == FOREGROUND);
                 Ok(if waiting {
                     OwnerState::Waiting
                 } else {
@@ -484,10 +494,16 @@ pub async fn run(client: kube::Client, rediscover: Duration) {
                 s.wait_synced().await;
             }
             let c = collector.clone();
-            base::spawn_workers(&mut tasks, "garbage-collector", &collector.queue, 4, move |uid| {
-                let c = c.clone();
-                async move { c.process(&uid).await }
-            });
+            base::spawn_workers(
+                &mut tasks,
+                "garbage-collector",
+                &collector.queue,
+                4,
+                move |uid| {
+                    let c = c.clone();
+                    async move { c.process(&uid).await }
+                },
+            );
             started = true;
             tracing::info!(resources = watched.len(), "garbage collector synced");
         }

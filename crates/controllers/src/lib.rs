@@ -113,9 +113,10 @@ pub fn cluster_sets(config: ControllersConfig) -> Vec<ControllerSet> {
         ControllerSet::new("disruption", disruption::run),
     ];
     if let Some(pem) = c.root_ca_pem.clone() {
-        sets.push(ControllerSet::new("root-ca-cert-publisher", move |client| {
-            rootca::run(client, pem.clone())
-        }));
+        sets.push(ControllerSet::new(
+            "root-ca-cert-publisher",
+            move |client| rootca::run(client, pem.clone()),
+        ));
     }
     sets
 }

@@ -64,7 +64,11 @@ pub fn default_identity() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_default();
-    let host = if host.is_empty() { "rkube".into() } else { host };
+    let host = if host.is_empty() {
+        "rkube".into()
+    } else {
+        host
+    };
     format!("{host}_{:016x}", rand::random::<u64>())
 }
 
@@ -221,7 +225,9 @@ pub fn ca_from_kubeconfig(path: &std::path::Path) -> Result<Option<String>, CaEr
         .iter()
         .find(|c| cluster_name.is_none() || Some(&c.name) == cluster_name.as_ref())
         .and_then(|c| c.cluster.as_ref());
-    let Some(cluster) = cluster else { return Ok(None) };
+    let Some(cluster) = cluster else {
+        return Ok(None);
+    };
     if let Some(data) = &cluster.certificate_authority_data {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(data.trim())

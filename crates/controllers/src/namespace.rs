@@ -24,15 +24,18 @@ pub const FINALIZER: &str = "kubernetes";
 pub async fn run(client: kube::Client) {
     let queue: WorkQueue<String> = WorkQueue::new(RateLimiter::default_controller());
     let q = queue.clone();
-    let informer = Informer::new(Api::<Namespace>::all(client.clone()), watcher::Config::default())
-        .with_transform(strip_managed_fields)
-        .on_change(move |c: &Change<Namespace>| {
-            if let Change::Added(ns) | Change::Updated { new: ns, .. } = c
-                && base::deleting(ns.as_ref())
-            {
-                q.add(base::name_of(ns.as_ref()));
-            }
-        });
+    let informer = Informer::new(
+        Api::<Namespace>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .with_transform(strip_managed_fields)
+    .on_change(move |c: &Change<Namespace>| {
+        if let Change::Added(ns) | Change::Updated { new: ns, .. } = c
+            && base::deleting(ns.as_ref())
+        {
+            q.add(base::name_of(ns.as_ref()));
+        }
+    });
     let store = informer.store();
     let mut tasks = Tasks::new();
     tasks.spawn(informer.run());
@@ -160,7 +163,10 @@ pub fn conditions(discovery_error: Option<&str>, remaining: &Remaining) -> Vec<N
 }
 
 /// Keeps the transition time of conditions whose status did not change.
-fn merge_conditions(old: &[NamespaceCondition], mut new: Vec<NamespaceCondition>) -> Vec<NamespaceCondition> {
+fn merge_conditions(
+    old: &[NamespaceCondition],
+    mut new: Vec<NamespaceCondition>,
+) -> Vec<NamespaceCondition> {
     for c in &mut new {
         if let Some(o) = old.iter().find(|o| o.type_ == c.type_)
             && o.status == c.status
@@ -199,7 +205,10 @@ async fn reconcile(client: &kube::Client, name: &str) -> Result<Option<Duration>
     let new = merge_conditions(&old, conditions(discovery_error.as_deref(), &remaining));
     let same = old.len() == new.len()
         && old.iter().zip(&new).all(|(a, b)| {
-            a.type_ == b.type_ && a.status == b.status && a.reason == b.reason && a.message == b.message
+            a.type_ == b.type_
+                && a.status == b.status
+                && a.reason == b.reason
+                && a.message == b.message
         });
     let mut ns = ns;
     if !same {
@@ -207,10 +216,7 @@ async fn reconcile(client: &kube::Client, name: &str) -> Result<Option<Duration>
         status.conditions = Some(new);
         status.phase = Some("Terminating".into());
         ns.status = Some(status);
-        match api
-            .replace_status(name, &PostParams::default(), &ns)
-            .await
-        {
+        match api.replace_status(name, &PostParams::default(), &ns).await {
             Ok(updated) => ns = updated,
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(e.into()),
@@ -321,7 +327,9 @@ mod tests {
         );
         assert_eq!(
             c[4].message.as_deref(),
-            Some("Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances")
+            Some(
+                "Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances"
+            )
         );
         let done = conditions(None, &Remaining::default());
         assert_eq!(done[3].reason.as_deref(), Some("ContentRemoved"));

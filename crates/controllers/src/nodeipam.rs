@@ -38,7 +38,11 @@ impl Cidr {
         if prefix > 32 {
             return Err(err());
         }
-        let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+        let mask = if prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - prefix)
+        };
         Ok(Cidr {
             base: u32::from(ip) & mask,
             prefix,
@@ -119,8 +123,8 @@ impl Allocator {
         let total = self.range.subnets(self.mask);
         for k in 0..total {
             let i = (self.next + k) % total;
-            if !self.used.contains_key(&i) {
-                self.used.insert(i, node.to_string());
+            if let std::collections::hash_map::Entry::Vacant(e) = self.used.entry(i) {
+                e.insert(node.to_string());
                 self.next = (i + 1) % total;
                 return self.range.subnet(self.mask, i);
             }
@@ -164,8 +168,12 @@ pub async fn run(client: kube::Client, range: Cidr, mask: u8) {
     store.wait_synced().await;
     let recorder = Recorder::new(client.clone(), "cidrAllocator");
     base::spawn_workers(&mut tasks, "node-ipam", &queue, 2, move |name| {
-        let (client, store, alloc, recorder) =
-            (client.clone(), store.clone(), alloc.clone(), recorder.clone());
+        let (client, store, alloc, recorder) = (
+            client.clone(),
+            store.clone(),
+            alloc.clone(),
+            recorder.clone(),
+        );
         async move { reconcile(&client, &store, &alloc, &recorder, &name).await }
     });
     tasks.join().await;
@@ -243,6 +251,9 @@ mod tests {
         assert!(a.allocate("one-too-many").is_none());
         assert!(Cidr::parse("10.42.0.0").is_err());
         assert!(Cidr::parse("10.42.0.0/33").is_err());
-        assert_eq!(range.index_of(&Cidr::parse("10.42.7.0/24").unwrap()), Some(7));
+        assert_eq!(
+            range.index_of(&Cidr::parse("10.42.7.0/24").unwrap()),
+            Some(7)
+        );
     }
 }

@@ -49,7 +49,8 @@ impl Health {
             }
             Some(_) => {}
             None => {
-                self.probes.insert(node.to_string(), (Instant::now(), token));
+                self.probes
+                    .insert(node.to_string(), (Instant::now(), token));
             }
         }
     }
@@ -80,8 +81,14 @@ pub fn ready_status(node: &Node) -> Option<&str> {
 /// The taints this controller wants for a Ready status, and whether a taint is one of its.
 pub fn wanted_taints(ready: Option<&str>) -> Vec<(&'static str, &'static str)> {
     match ready {
-        Some("False") => vec![(NOT_READY_TAINT, "NoSchedule"), (NOT_READY_TAINT, "NoExecute")],
-        Some("Unknown") => vec![(UNREACHABLE_TAINT, "NoSchedule"), (UNREACHABLE_TAINT, "NoExecute")],
+        Some("False") => vec![
+            (NOT_READY_TAINT, "NoSchedule"),
+            (NOT_READY_TAINT, "NoExecute"),
+        ],
+        Some("Unknown") => vec![
+            (UNREACHABLE_TAINT, "NoSchedule"),
+            (UNREACHABLE_TAINT, "NoExecute"),
+        ],
         _ => vec![],
     }
 }
@@ -104,7 +111,8 @@ pub fn tolerates(t: &Toleration, taint: &Taint) -> bool {
     match t.operator.as_deref().unwrap_or("Equal") {
         "Exists" => true,
         "Equal" | "" => {
-            !key.is_empty() && t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
+            !key.is_empty()
+                && t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
         }
         _ => false,
     }
@@ -116,15 +124,13 @@ pub fn tolerates(t: &Toleration, taint: &Taint) -> bool {
 pub fn eviction_time(tolerations: &[Toleration], taints: &[Taint], now: i64) -> Option<i64> {
     let mut when: Option<i64> = None;
     for taint in taints.iter().filter(|t| t.effect == "NoExecute") {
-        let matching: Vec<&Toleration> = tolerations.iter().filter(|t| tolerates(t, taint)).collect();
+        let matching: Vec<&Toleration> =
+            tolerations.iter().filter(|t| tolerates(t, taint)).collect();
         if matching.is_empty() {
             return Some(now);
         }
         // The shortest matching tolerationSeconds; none means forever.
-        let secs = matching
-            .iter()
-            .filter_map(|t| t.toleration_seconds)
-            .min();
+        let secs = matching.iter().filter_map(|t| t.toleration_seconds).min();
         if matching.iter().any(|t| t.toleration_seconds.is_none()) && secs.is_none() {
             continue;
         }
@@ -144,52 +150,61 @@ pub async fn run(client: kube::Client, grace: Duration, period: Duration) {
     let pods_informer = Informer::new(Api::<Pod>::all(client.clone()), watcher::Config::default())
         .with_transform(strip_managed_fields)
         .with_index(BY_NODE, |p: &Pod| {
-            vec![p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default()]
+            vec![
+                p.spec
+                    .as_ref()
+                    .and_then(|s| s.node_name.clone())
+                    .unwrap_or_default(),
+            ]
         });
     let pods = pods_informer.store();
     let q = evict_queue.clone();
     let pods_informer = pods_informer.on_change(move |c: &Change<Pod>| {
         if let Change::Added(p) | Change::Updated { new: p, .. } = c
-            && p.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty())
+            && p.spec
+                .as_ref()
+                .and_then(|s| s.node_name.as_deref())
+                .is_some_and(|n| !n.is_empty())
             && !base::deleting(p.as_ref())
         {
             q.add(key_of(p.as_ref()));
         }
     });
     let (h, q, ps) = (health.clone(), evict_queue.clone(), pods.clone());
-    let nodes_informer = Informer::new(Api::<Node>::all(client.clone()), watcher::Config::default())
-        .with_transform(strip_managed_fields)
-        .on_change(move |c: &Change<Node>| {
-            let name = base::name_of(c.object().as_ref());
-            match c {
-                Change::Deleted(_) => {
-                    lock(&h).probes.remove(&name);
-                }
-                Change::Added(n) | Change::Updated { new: n, .. } => {
-                    let heartbeat = n
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.conditions.as_ref())
-                        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
-                        .and_then(|c| c.last_heartbeat_time.as_ref())
-                        .map(|t| format!("hb:{}", t.0))
-                        .unwrap_or_default();
-                    lock(&h).heard(&name, heartbeat);
-                    let taints_changed = match c {
-                        Change::Updated { old, new } => {
-                            old.spec.as_ref().and_then(|s| s.taints.as_ref())
-                                != new.spec.as_ref().and_then(|s| s.taints.as_ref())
-                        }
-                        _ => true,
-                    };
-                    if taints_changed {
-                        for k in ps.index_keys(BY_NODE, &name) {
-                            q.add(k);
+    let nodes_informer =
+        Informer::new(Api::<Node>::all(client.clone()), watcher::Config::default())
+            .with_transform(strip_managed_fields)
+            .on_change(move |c: &Change<Node>| {
+                let name = base::name_of(c.object().as_ref());
+                match c {
+                    Change::Deleted(_) => {
+                        lock(&h).probes.remove(&name);
+                    }
+                    Change::Added(n) | Change::Updated { new: n, .. } => {
+                        let heartbeat = n
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.conditions.as_ref())
+                            .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
+                            .and_then(|c| c.last_heartbeat_time.as_ref())
+                            .map(|t| format!("hb:{}", t.0))
+                            .unwrap_or_default();
+                        lock(&h).heard(&name, heartbeat);
+                        let taints_changed = match c {
+                            Change::Updated { old, new } => {
+                                old.spec.as_ref().and_then(|s| s.taints.as_ref())
+                                    != new.spec.as_ref().and_then(|s| s.taints.as_ref())
+                            }
+                            _ => true,
+                        };
+                        if taints_changed {
+                            for k in ps.index_keys(BY_NODE, &name) {
+                                q.add(k);
+                            }
                         }
                     }
                 }
-            }
-        });
+            });
     let nodes = nodes_informer.store();
     let h = health.clone();
     let leases_informer = Informer::new(
@@ -217,10 +232,20 @@ pub async fn run(client: kube::Client, grace: Duration, period: Duration) {
     let recorder = Recorder::new(client.clone(), "node-controller");
     let evict_recorder = Recorder::new(client.clone(), "taint-eviction-controller");
     {
-        let (client, pods, nodes, q) = (client.clone(), pods.clone(), nodes.clone(), evict_queue.clone());
+        let (client, pods, nodes, q) = (
+            client.clone(),
+            pods.clone(),
+            nodes.clone(),
+            evict_queue.clone(),
+        );
         base::spawn_workers(&mut tasks, "taint-eviction", &evict_queue, 4, move |key| {
-            let (client, pods, nodes, q, rec) =
-                (client.clone(), pods.clone(), nodes.clone(), q.clone(), evict_recorder.clone());
+            let (client, pods, nodes, q, rec) = (
+                client.clone(),
+                pods.clone(),
+                nodes.clone(),
+                q.clone(),
+                evict_recorder.clone(),
+            );
             async move { evict(&client, &pods, &nodes, &q, &rec, &key).await }
         });
     }
@@ -296,7 +321,11 @@ async fn monitor(
     }
     // Taints follow the Ready condition.
     let wanted = wanted_taints(ready.as_deref());
-    let current: Vec<Taint> = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+    let current: Vec<Taint> = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default();
     let have: Vec<(&str, &str)> = current
         .iter()
         .filter(|t| ours(t))
@@ -343,7 +372,11 @@ async fn set_taints(api: &Api<Node>, name: &str, wanted: &[(&str, &str)]) -> Res
 }
 
 /// Sets the Ready condition of the node's pods to False.
-async fn mark_pods_not_ready(client: &kube::Client, pods: &Store<Pod>, node: &str) -> Result<(), Error> {
+async fn mark_pods_not_ready(
+    client: &kube::Client,
+    pods: &Store<Pod>,
+    node: &str,
+) -> Result<(), Error> {
     for pod in pods.by_index(BY_NODE, node) {
         let ready = pod
             .status
@@ -388,16 +421,28 @@ async fn evict(
     recorder: &Recorder,
     key: &str,
 ) -> Result<(), Error> {
-    let Some(pod) = pods.get(key) else { return Ok(()) };
+    let Some(pod) = pods.get(key) else {
+        return Ok(());
+    };
     if base::deleting(pod.as_ref()) {
         return Ok(());
     }
     let Some(node_name) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else {
         return Ok(());
     };
-    let Some(node) = nodes.get(&node_name) else { return Ok(()) };
-    let taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
-    let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.clone()).unwrap_or_default();
+    let Some(node) = nodes.get(&node_name) else {
+        return Ok(());
+    };
+    let taints = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default();
+    let tolerations = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.tolerations.clone())
+        .unwrap_or_default();
     let now = base::now_secs();
     let Some(when) = eviction_time(&tolerations, &taints, now) else {
         return Ok(());
@@ -429,10 +474,7 @@ async fn evict(
         last_transition_time: Some(base::now()),
         ..Default::default()
     });
-    match api
-        .replace_status(&name, &PostParams::default(), &p)
-        .await
-    {
+    match api.replace_status(&name, &PostParams::default(), &p).await {
         Ok(_) => {}
         Err(e) if is_not_found(&e) => return Ok(()),
         Err(e) if is_conflict(&e) => return Err(e.into()),
@@ -472,14 +514,23 @@ mod tests {
 
     #[test]
     fn eviction_follows_toleration_seconds() {
-        let taints = [taint(UNREACHABLE_TAINT, "NoExecute", 1000), taint(UNREACHABLE_TAINT, "NoSchedule", 1000)];
+        let taints = [
+            taint(UNREACHABLE_TAINT, "NoExecute", 1000),
+            taint(UNREACHABLE_TAINT, "NoSchedule", 1000),
+        ];
         // No toleration: at once.
         assert_eq!(eviction_time(&[], &taints, 2000), Some(2000));
         // The default 300 s toleration.
-        let defaults = [tol(NOT_READY_TAINT, "NoExecute", Some(300)), tol(UNREACHABLE_TAINT, "NoExecute", Some(300))];
+        let defaults = [
+            tol(NOT_READY_TAINT, "NoExecute", Some(300)),
+            tol(UNREACHABLE_TAINT, "NoExecute", Some(300)),
+        ];
         assert_eq!(eviction_time(&defaults, &taints, 1001), Some(1300));
         // Tolerating forever.
-        assert_eq!(eviction_time(&[tol(UNREACHABLE_TAINT, "", None)], &taints, 1001), None);
+        assert_eq!(
+            eviction_time(&[tol(UNREACHABLE_TAINT, "", None)], &taints, 1001),
+            None
+        );
         // An empty key with Exists tolerates everything.
         assert_eq!(eviction_time(&[tol("", "", None)], &taints, 1001), None);
         // NoSchedule taints alone never evict.
@@ -489,8 +540,14 @@ mod tests {
     #[test]
     fn taints_follow_ready() {
         assert_eq!(wanted_taints(Some("True")), vec![]);
-        assert_eq!(wanted_taints(Some("Unknown"))[1], (UNREACHABLE_TAINT, "NoExecute"));
-        assert_eq!(wanted_taints(Some("False"))[0], (NOT_READY_TAINT, "NoSchedule"));
+        assert_eq!(
+            wanted_taints(Some("Unknown"))[1],
+            (UNREACHABLE_TAINT, "NoExecute")
+        );
+        assert_eq!(
+            wanted_taints(Some("False"))[0],
+            (NOT_READY_TAINT, "NoSchedule")
+        );
         let t = Toleration {
             key: Some("k".into()),
             operator: Some("Equal".into()),

@@ -20,11 +20,13 @@ use crate::endpoints::terminal;
 pub async fn run(client: kube::Client, threshold: usize, period: Duration) {
     let pods_informer = Informer::new(Api::<Pod>::all(client.clone()), watcher::Config::default())
         .with_transform(strip_managed_fields);
-    let nodes_informer = Informer::new(Api::<Node>::all(client.clone()), watcher::Config::default())
-        .with_transform(|n: &mut Node| {
-            n.metadata.managed_fields = None;
-            n.status = None;
-        });
+    let nodes_informer =
+        Informer::new(Api::<Node>::all(client.clone()), watcher::Config::default()).with_transform(
+            |n: &mut Node| {
+                n.metadata.managed_fields = None;
+                n.status = None;
+            },
+        );
     let (pods, nodes) = (pods_informer.store(), nodes_informer.store());
     let mut tasks = Tasks::new();
     tasks.spawn(pods_informer.run());
@@ -54,7 +56,8 @@ pub fn terminated_over_threshold(pods: &[Arc<Pod>], threshold: usize) -> Vec<Arc
     }
     done.sort_by(|a, b| {
         let t = |p: &Pod| p.metadata.creation_timestamp.as_ref().map(|t| t.0);
-        t(a).cmp(&t(b)).then_with(|| a.metadata.name.cmp(&b.metadata.name))
+        t(a).cmp(&t(b))
+            .then_with(|| a.metadata.name.cmp(&b.metadata.name))
     });
     let excess = done.len() - threshold;
     done.truncate(excess);
@@ -76,7 +79,11 @@ async fn gc_once(
     let node_api: Api<Node> = Api::all(client.clone());
     let mut checked: HashSet<String> = HashSet::new();
     for p in &all {
-        let node = p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
+        let node = p
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_default();
         if node.is_empty() {
             if base::deleting(p.as_ref()) {
                 delete(client, p, Some(0)).await?;

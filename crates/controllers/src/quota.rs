@@ -46,9 +46,12 @@ pub fn counted_resource(name: &str) -> Option<(String, String)> {
 pub async fn run(client: kube::Client, resync: Duration) {
     let queue: WorkQueue<String> = WorkQueue::new(RateLimiter::default_controller());
     let q = queue.clone();
-    let quotas_informer = Informer::new(Api::<ResourceQuota>::all(client.clone()), watcher::Config::default())
-        .with_transform(strip_managed_fields)
-        .with_index(BY_NAMESPACE, |q: &ResourceQuota| vec![base::ns_of(q)]);
+    let quotas_informer = Informer::new(
+        Api::<ResourceQuota>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .with_transform(strip_managed_fields)
+    .with_index(BY_NAMESPACE, |q: &ResourceQuota| vec![base::ns_of(q)]);
     let quotas = quotas_informer.store();
     let quotas_informer = quotas_informer.on_change(move |c: &Change<ResourceQuota>| {
         if !matches!(c, Change::Deleted(_)) {
@@ -74,7 +77,8 @@ pub async fn run(client: kube::Client, resync: Duration) {
     {
         let (client, quotas, pods) = (client.clone(), quotas.clone(), pods.clone());
         base::spawn_workers(&mut tasks, "resourcequota", &queue, 2, move |key| {
-            let (client, quotas, pods, kinds) = (client.clone(), quotas.clone(), pods.clone(), kinds.clone());
+            let (client, quotas, pods, kinds) =
+                (client.clone(), quotas.clone(), pods.clone(), kinds.clone());
             async move { reconcile(&client, &quotas, &pods, &kinds, &key).await }
         });
     }
@@ -123,7 +127,9 @@ async fn reconcile(
     kinds: &Mutex<HashMap<String, ApiResource>>,
     key: &str,
 ) -> Result<(), Error> {
-    let Some(quota) = quotas.get(key) else { return Ok(()) };
+    let Some(quota) = quotas.get(key) else {
+        return Ok(());
+    };
     let ns = base::ns_of(quota.as_ref());
     let hard_json = serde_json::to_value(quota.spec.as_ref().and_then(|s| s.hard.clone()))?;
     let hard = usage::parse_list(&hard_json);
@@ -163,7 +169,10 @@ async fn reconcile(
     let used: BTreeMap<String, K8sQuantity> = hard
         .iter()
         .map(|(name, q)| {
-            let u = used.get(name).copied().unwrap_or_else(|| Quantity::zero(q.format()));
+            let u = used
+                .get(name)
+                .copied()
+                .unwrap_or_else(|| Quantity::zero(q.format()));
             (name.clone(), K8sQuantity(u.canonical()))
         })
         .collect();
@@ -213,8 +222,14 @@ mod tests {
         let r = |n: &str| counted_resource(n).map(|(g, p)| format!("{p}.{g}"));
         assert_eq!(r("pods").as_deref(), Some("pods."));
         assert_eq!(r("requests.cpu").as_deref(), Some("pods."));
-        assert_eq!(r("requests.storage").as_deref(), Some("persistentvolumeclaims."));
-        assert_eq!(r("count/deployments.apps").as_deref(), Some("deployments.apps"));
+        assert_eq!(
+            r("requests.storage").as_deref(),
+            Some("persistentvolumeclaims.")
+        );
+        assert_eq!(
+            r("count/deployments.apps").as_deref(),
+            Some("deployments.apps")
+        );
         assert_eq!(r("count/configmaps").as_deref(), Some("configmaps."));
         assert_eq!(r("services.nodeports").as_deref(), Some("services."));
         assert_eq!(r("nonsense"), None);

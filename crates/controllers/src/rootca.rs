@@ -21,13 +21,16 @@ const DESCRIPTION: &str = "Contains a CA bundle that can be used to verify the k
 pub async fn run(client: kube::Client, ca_pem: String) {
     let queue: WorkQueue<String> = WorkQueue::new(RateLimiter::default_controller());
     let q = queue.clone();
-    let namespaces = Informer::new(Api::<Namespace>::all(client.clone()), watcher::Config::default())
-        .with_transform(strip_managed_fields)
-        .on_change(move |c: &Change<Namespace>| {
-            if !matches!(c, Change::Deleted(_)) {
-                q.add(base::name_of(c.object().as_ref()));
-            }
-        });
+    let namespaces = Informer::new(
+        Api::<Namespace>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .with_transform(strip_managed_fields)
+    .on_change(move |c: &Change<Namespace>| {
+        if !matches!(c, Change::Deleted(_)) {
+            q.add(base::name_of(c.object().as_ref()));
+        }
+    });
     let q = queue.clone();
     let maps = Informer::new(
         Api::<ConfigMap>::all(client.clone()),
@@ -46,8 +49,12 @@ pub async fn run(client: kube::Client, ca_pem: String) {
     ns_store.wait_synced().await;
     cm_store.wait_synced().await;
     base::spawn_workers(&mut tasks, "root-ca-cert-publisher", &queue, 2, move |ns| {
-        let (client, ns_store, cm_store, pem) =
-            (client.clone(), ns_store.clone(), cm_store.clone(), ca_pem.clone());
+        let (client, ns_store, cm_store, pem) = (
+            client.clone(),
+            ns_store.clone(),
+            cm_store.clone(),
+            ca_pem.clone(),
+        );
         async move { reconcile(&client, &ns_store, &cm_store, &pem, &ns).await }
     });
     tasks.join().await;

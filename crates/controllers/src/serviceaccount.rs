@@ -16,13 +16,16 @@ pub const DEFAULT_NAME: &str = "default";
 pub async fn run(client: kube::Client) {
     let queue: WorkQueue<String> = WorkQueue::new(RateLimiter::default_controller());
     let q = queue.clone();
-    let namespaces = Informer::new(Api::<Namespace>::all(client.clone()), watcher::Config::default())
-        .with_transform(strip_managed_fields)
-        .on_change(move |c: &Change<Namespace>| {
-            if !matches!(c, Change::Deleted(_)) {
-                q.add(base::name_of(c.object().as_ref()));
-            }
-        });
+    let namespaces = Informer::new(
+        Api::<Namespace>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .with_transform(strip_managed_fields)
+    .on_change(move |c: &Change<Namespace>| {
+        if !matches!(c, Change::Deleted(_)) {
+            q.add(base::name_of(c.object().as_ref()));
+        }
+    });
     let q = queue.clone();
     let accounts = Informer::new(
         Api::<ServiceAccount>::all(client.clone()),

@@ -63,8 +63,12 @@ async fn reconcile(
     queue: &WorkQueue<String>,
     key: &str,
 ) -> Result<(), Error> {
-    let Some(job) = store.get(key) else { return Ok(()) };
-    let Some(at) = expiry(&job) else { return Ok(()) };
+    let Some(job) = store.get(key) else {
+        return Ok(());
+    };
+    let Some(at) = expiry(&job) else {
+        return Ok(());
+    };
     if base::deleting(job.as_ref()) {
         return Ok(());
     }

@@ -46,7 +46,9 @@ fn probe_set(p: &Arc<Probe>) -> ControllerSet {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_leader_runs_sets_and_leadership_moves() {
     let server = TestServer::start().await;
-    let client = rkube_client::client_from_kubeconfig(&server.kubeconfig).await.unwrap();
+    let client = rkube_client::client_from_kubeconfig(&server.kubeconfig)
+        .await
+        .unwrap();
     let (a, b) = (Arc::new(Probe::default()), Arc::new(Probe::default()));
     let (stop_a, stopped_a) = tokio::sync::oneshot::channel::<()>();
     let ma = Manager::new(client.clone())
@@ -58,23 +60,36 @@ async fn one_leader_runs_sets_and_leadership_moves() {
         })
         .await
     });
-    eventually("a leads", 20, async || (a.running.load(Ordering::SeqCst) == 1).then_some(())).await;
+    eventually("a leads", 20, async || {
+        (a.running.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
     let mb = Manager::new(client.clone())
         .with_election(fast_election("manager-b"))
         .with_set(probe_set(&b));
     let task_b = tokio::spawn(async move { mb.run(std::future::pending()).await });
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(b.started.load(Ordering::SeqCst), 0, "only the leader runs controllers");
+    assert_eq!(
+        b.started.load(Ordering::SeqCst),
+        0,
+        "only the leader runs controllers"
+    );
 
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
     let lease = leases.get("kube-controller-manager").await.unwrap();
-    assert_eq!(lease.spec.unwrap().holder_identity.as_deref(), Some("manager-a"));
+    assert_eq!(
+        lease.spec.unwrap().holder_identity.as_deref(),
+        Some("manager-a")
+    );
 
     // A clean stop releases the Lease: b takes over at once.
     stop_a.send(()).unwrap();
     task_a.await.unwrap().unwrap();
     assert_eq!(a.running.load(Ordering::SeqCst), 0, "a's sets are aborted");
-    eventually("b leads", 20, async || (b.running.load(Ordering::SeqCst) == 1).then_some(())).await;
+    eventually("b leads", 20, async || {
+        (b.running.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
 
     // Someone else takes the Lease: b loses leadership, aborts its sets, and starts them
     // again once the thief's Lease runs out.
@@ -89,9 +104,13 @@ async fn one_leader_runs_sets_and_leadership_moves() {
         .replace("kube-controller-manager", &PostParams::default(), &lease)
         .await
         .unwrap();
-    eventually("b aborts its sets", 20, async || (b.running.load(Ordering::SeqCst) == 0).then_some(())).await;
+    eventually("b aborts its sets", 20, async || {
+        (b.running.load(Ordering::SeqCst) == 0).then_some(())
+    })
+    .await;
     eventually("b leads again", 30, async || {
-        (b.running.load(Ordering::SeqCst) == 1 && b.started.load(Ordering::SeqCst) == 2).then_some(())
+        (b.running.load(Ordering::SeqCst) == 1 && b.started.load(Ordering::SeqCst) == 2)
+            .then_some(())
     })
     .await;
     task_b.abort();

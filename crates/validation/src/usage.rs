@@ -89,7 +89,10 @@ pub fn pod_resources(pod: &Value, field: &str) -> ResourceList {
 
 /// Whether a pod has finished (it no longer counts against quota).
 pub fn pod_terminal(pod: &Value) -> bool {
-    matches!(pod["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
+    matches!(
+        pod["status"]["phase"].as_str(),
+        Some("Succeeded" | "Failed")
+    )
 }
 
 /// Whether a pod is BestEffort: no container requests or limits at all.
@@ -97,8 +100,12 @@ pub fn best_effort(pod: &Value) -> bool {
     let spec = &pod["spec"];
     let none = |cs: &Value| {
         cs.as_array().into_iter().flatten().all(|c| {
-            c["resources"]["requests"].as_object().is_none_or(|m| m.is_empty())
-                && c["resources"]["limits"].as_object().is_none_or(|m| m.is_empty())
+            c["resources"]["requests"]
+                .as_object()
+                .is_none_or(|m| m.is_empty())
+                && c["resources"]["limits"]
+                    .as_object()
+                    .is_none_or(|m| m.is_empty())
         })
     };
     none(&spec["containers"]) && none(&spec["initContainers"])
@@ -148,7 +155,10 @@ pub fn object_usage(group: &str, plural: &str, obj: &Value) -> ResourceList {
             }
             if kind == "LoadBalancer" || kind == "NodePort" {
                 let ports = obj["spec"]["ports"].as_array().map_or(0, |p| p.len());
-                out.insert("services.nodeports".into(), Quantity::from_units(ports as i64));
+                out.insert(
+                    "services.nodeports".into(),
+                    Quantity::from_units(ports as i64),
+                );
             }
         }
         "persistentvolumeclaims" => {
@@ -169,7 +179,10 @@ pub fn object_usage(group: &str, plural: &str, obj: &Value) -> ResourceList {
 
 /// The resource names a pod's containers must set when a quota tracks them (upstream's
 /// backward-compatible constraint), with the containers missing each; sorted.
-pub fn missing_pod_constraints(pod: &Value, tracked: &BTreeSet<String>) -> Vec<(String, Vec<String>)> {
+pub fn missing_pod_constraints(
+    pod: &Value,
+    tracked: &BTreeSet<String>,
+) -> Vec<(String, Vec<String>)> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for c in pod["spec"]["containers"].as_array().into_iter().flatten() {
         let name = c["name"].as_str().unwrap_or("").to_string();
@@ -225,34 +238,40 @@ pub fn quota_covers(quota: &Value, group: &str, plural: &str, obj: &Value) -> bo
     if !(group.is_empty() && plural == "pods") {
         return false;
     }
-    scopes.iter().all(|(scope, op, values)| match scope.as_str() {
-        "Terminating" => !obj["spec"]["activeDeadlineSeconds"].is_null(),
-        "NotTerminating" => obj["spec"]["activeDeadlineSeconds"].is_null(),
-        "BestEffort" => best_effort(obj),
-        "NotBestEffort" => !best_effort(obj),
-        "PriorityClass" => {
-            let pc = obj["spec"]["priorityClassName"].as_str().filter(|s| !s.is_empty());
-            match op.as_str() {
-                "Exists" => pc.is_some(),
-                "DoesNotExist" => pc.is_none(),
-                "In" => pc.is_some_and(|p| values.iter().any(|v| v == p)),
-                "NotIn" => pc.is_none_or(|p| !values.iter().any(|v| v == p)),
-                _ => false,
+    scopes
+        .iter()
+        .all(|(scope, op, values)| match scope.as_str() {
+            "Terminating" => !obj["spec"]["activeDeadlineSeconds"].is_null(),
+            "NotTerminating" => obj["spec"]["activeDeadlineSeconds"].is_null(),
+            "BestEffort" => best_effort(obj),
+            "NotBestEffort" => !best_effort(obj),
+            "PriorityClass" => {
+                let pc = obj["spec"]["priorityClassName"]
+                    .as_str()
+                    .filter(|s| !s.is_empty());
+                match op.as_str() {
+                    "Exists" => pc.is_some(),
+                    "DoesNotExist" => pc.is_none(),
+                    "In" => pc.is_some_and(|p| values.iter().any(|v| v == p)),
+                    "NotIn" => pc.is_none_or(|p| !values.iter().any(|v| v == p)),
+                    _ => false,
+                }
             }
-        }
-        "CrossNamespacePodAffinity" => {
-            let aff = &obj["spec"]["affinity"];
-            ["podAffinity", "podAntiAffinity"].iter().any(|k| {
-                !aff[k]["requiredDuringSchedulingIgnoredDuringExecution"].is_null()
-                    && aff[k]["requiredDuringSchedulingIgnoredDuringExecution"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .any(|t| !t["namespaces"].is_null() || !t["namespaceSelector"].is_null())
-            })
-        }
-        _ => false,
-    })
+            "CrossNamespacePodAffinity" => {
+                let aff = &obj["spec"]["affinity"];
+                ["podAffinity", "podAntiAffinity"].iter().any(|k| {
+                    !aff[k]["requiredDuringSchedulingIgnoredDuringExecution"].is_null()
+                        && aff[k]["requiredDuringSchedulingIgnoredDuringExecution"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|t| {
+                                !t["namespaces"].is_null() || !t["namespaceSelector"].is_null()
+                            })
+                })
+            }
+            _ => false,
+        })
 }
 
 #[cfg(test)]
@@ -278,7 +297,10 @@ mod tests {
         let mut done = pod.clone();
         done["status"]["phase"] = json!("Succeeded");
         assert!(object_usage("", "pods", &done).is_empty());
-        let tracked: BTreeSet<String> = ["limits.cpu", "requests.memory", "pods"].iter().map(|s| s.to_string()).collect();
+        let tracked: BTreeSet<String> = ["limits.cpu", "requests.memory", "pods"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(
             missing_pod_constraints(&pod, &tracked),
             vec![
@@ -294,13 +316,25 @@ mod tests {
         let u = object_usage("", "services", &svc);
         assert_eq!(u["services.nodeports"].canonical(), "2");
         assert_eq!(u["count/services"].canonical(), "1");
-        assert!(object_usage("apps", "deployments", &json!({})).contains_key("count/deployments.apps"));
+        assert!(
+            object_usage("apps", "deployments", &json!({})).contains_key("count/deployments.apps")
+        );
         let scoped = json!({"spec": {"scopes": ["BestEffort"]}});
-        assert!(quota_covers(&scoped, "", "pods", &json!({"spec": {"containers": [{"name": "a"}]}})));
+        assert!(quota_covers(
+            &scoped,
+            "",
+            "pods",
+            &json!({"spec": {"containers": [{"name": "a"}]}})
+        ));
         assert!(!quota_covers(&scoped, "", "configmaps", &json!({})));
         let pc = json!({"spec": {"scopeSelector": {"matchExpressions": [
             {"scopeName": "PriorityClass", "operator": "In", "values": ["high"]}]}}});
-        assert!(quota_covers(&pc, "", "pods", &json!({"spec": {"priorityClassName": "high"}})));
+        assert!(quota_covers(
+            &pc,
+            "",
+            "pods",
+            &json!({"spec": {"priorityClassName": "high"}})
+        ));
         assert!(!quota_covers(&pc, "", "pods", &json!({"spec": {}})));
     }
 }

@@ -31,9 +31,8 @@ pub fn mutate_create(
     }
     let ranges = limit_ranges(state, namespace);
     if !ranges.is_empty() {
-        apply_limit_ranges(&ranges, obj).map_err(|why| {
-            ApiError::forbidden(&r.group_resource(), name, &why)
-        })?;
+        apply_limit_ranges(&ranges, obj)
+            .map_err(|why| ApiError::forbidden(&r.group_resource(), name, &why))?;
     }
     default_tolerations(obj);
     Ok(())
@@ -55,7 +54,10 @@ fn limit_ranges(state: &State, namespace: &str) -> Vec<Value> {
 
 /// Adds DefaultTolerationSeconds' tolerations.
 pub fn default_tolerations(pod: &mut Value) {
-    let tolerations = pod["spec"]["tolerations"].as_array().cloned().unwrap_or_default();
+    let tolerations = pod["spec"]["tolerations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let tolerates = |key: &str| {
         tolerations.iter().any(|t| {
             let k = t["key"].as_str().unwrap_or("");
@@ -67,8 +69,10 @@ pub fn default_tolerations(pod: &mut Value) {
     let mut added = Vec::new();
     for key in [NOT_READY, UNREACHABLE] {
         if !tolerates(key) {
-            added.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute",
-                              "tolerationSeconds": DEFAULT_TOLERATION_SECONDS}));
+            added.push(
+                json!({"key": key, "operator": "Exists", "effect": "NoExecute",
+                              "tolerationSeconds": DEFAULT_TOLERATION_SECONDS}),
+            );
         }
     }
     if added.is_empty() || !pod["spec"].is_object() {
@@ -94,8 +98,13 @@ pub fn apply_limit_ranges(ranges: &[Value], pod: &mut Value) -> Result<(), Strin
             for (k, v) in &default_limits {
                 default_requests.entry(k.clone()).or_insert(*v);
             }
-            for (list, kind) in [("containers", "container"), ("initContainers", "init container")] {
-                let Some(cs) = pod["spec"][list].as_array_mut() else { continue };
+            for (list, kind) in [
+                ("containers", "container"),
+                ("initContainers", "init container"),
+            ] {
+                let Some(cs) = pod["spec"][list].as_array_mut() else {
+                    continue;
+                };
                 for c in cs {
                     let cname = c["name"].as_str().unwrap_or("").to_string();
                     let mut set_req = Vec::new();
@@ -155,14 +164,22 @@ pub fn apply_limit_ranges(ranges: &[Value], pod: &mut Value) -> Result<(), Strin
     }
 }
 
-fn check_item(item: &Value, kind: &str, req: &ResourceList, lim: &ResourceList, errors: &mut Vec<String>) {
+fn check_item(
+    item: &Value,
+    kind: &str,
+    req: &ResourceList,
+    lim: &ResourceList,
+    errors: &mut Vec<String>,
+) {
     let min = usage::parse_list(&item["min"]);
     let max = usage::parse_list(&item["max"]);
     let ratio = usage::parse_list(&item["maxLimitRequestRatio"]);
     for (k, enforced) in &min {
         let e = enforced.canonical();
         match req.get(k) {
-            None => errors.push(format!("minimum {k} usage per {kind} is {e}.  No request is specified")),
+            None => errors.push(format!(
+                "minimum {k} usage per {kind} is {e}.  No request is specified"
+            )),
             Some(r) if r < enforced => errors.push(format!(
                 "minimum {k} usage per {kind} is {e}, but request is {}",
                 r.canonical()
@@ -171,7 +188,10 @@ fn check_item(item: &Value, kind: &str, req: &ResourceList, lim: &ResourceList, 
                 if let Some(l) = lim.get(k)
                     && l < enforced
                 {
-                    errors.push(format!("minimum {k} usage per {kind} is {e}, but limit is {}", l.canonical()));
+                    errors.push(format!(
+                        "minimum {k} usage per {kind} is {e}, but limit is {}",
+                        l.canonical()
+                    ));
                 }
             }
         }
@@ -179,7 +199,9 @@ fn check_item(item: &Value, kind: &str, req: &ResourceList, lim: &ResourceList, 
     for (k, enforced) in &max {
         let e = enforced.canonical();
         match lim.get(k) {
-            None => errors.push(format!("maximum {k} usage per {kind} is {e}.  No limit is specified")),
+            None => errors.push(format!(
+                "maximum {k} usage per {kind} is {e}.  No limit is specified"
+            )),
             Some(l) if l > enforced => errors.push(format!(
                 "maximum {k} usage per {kind} is {e}, but limit is {}",
                 l.canonical()
@@ -188,7 +210,10 @@ fn check_item(item: &Value, kind: &str, req: &ResourceList, lim: &ResourceList, 
                 if let Some(r) = req.get(k)
                     && r > enforced
                 {
-                    errors.push(format!("maximum {k} usage per {kind} is {e}, but request is {}", r.canonical()));
+                    errors.push(format!(
+                        "maximum {k} usage per {kind} is {e}, but request is {}",
+                        r.canonical()
+                    ));
                 }
             }
         }

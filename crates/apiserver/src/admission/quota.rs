@@ -190,7 +190,14 @@ mod tests {
         assert_eq!(used["requests.cpu"].canonical(), "600m");
         let unknown = json!({"metadata": {"name": "q"}, "spec": {"hard": {"configmaps": "1"}}});
         assert_eq!(
-            evaluate(&unknown, "", "configmaps", &json!({}), &usage::object_usage("", "configmaps", &json!({}))).unwrap_err(),
+            evaluate(
+                &unknown,
+                "",
+                "configmaps",
+                &json!({}),
+                &usage::object_usage("", "configmaps", &json!({}))
+            )
+            .unwrap_err(),
             "status unknown for quota: q, resource: configmaps"
         );
     }

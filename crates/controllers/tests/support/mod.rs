@@ -111,7 +111,10 @@ pub async fn test_binder(client: kube::Client) {
     let mut next = 0usize;
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let Ok(list) = pods.list(&ListParams::default().fields("spec.nodeName=")).await else {
+        let Ok(list) = pods
+            .list(&ListParams::default().fields("spec.nodeName="))
+            .await
+        else {
             continue;
         };
         let Ok(node_list) = nodes.list(&ListParams::default()).await else {
@@ -140,7 +143,11 @@ pub async fn test_binder(client: kube::Client) {
             continue;
         }
         for p in list.items {
-            let sched = p.spec.as_ref().and_then(|s| s.scheduler_name.as_deref()).unwrap_or("default-scheduler");
+            let sched = p
+                .spec
+                .as_ref()
+                .and_then(|s| s.scheduler_name.as_deref())
+                .unwrap_or("default-scheduler");
             if sched != "default-scheduler" || p.metadata.deletion_timestamp.is_some() {
                 continue;
             }
@@ -162,7 +169,12 @@ pub async fn test_binder(client: kube::Client) {
             };
             let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
             let _ = api
-                .create_subresource::<Binding, serde_json::Value>("binding", &name, &PostParams::default(), &binding)
+                .create_subresource::<Binding, serde_json::Value>(
+                    "binding",
+                    &name,
+                    &PostParams::default(),
+                    &binding,
+                )
                 .await;
         }
     }
@@ -175,7 +187,10 @@ pub async fn eventually<T>(what: &str, secs: u64, mut f: impl AsyncFnMut() -> Op
         if let Some(v) = f().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
