@@ -279,7 +279,7 @@ mod tests {
             "[minimum cpu usage per Container is 50m, but request is 20m, maximum cpu usage per Container is 1, but limit is 2, cpu max limit to request ratio per Container is 10, but provided ratio is 100.000000]"
         );
         let mut one = json!({"metadata": {}, "spec": {"containers": [{"name": "c",
-            "resources": {"requests": {"cpu": "100m"}, "limits": {"cpu": "2"}}}]}});
+            "resources": {"requests": {"cpu": "500m"}, "limits": {"cpu": "2"}}}]}});
         let err = apply_limit_ranges(&[range()], &mut one).unwrap_err();
         assert_eq!(err, "maximum cpu usage per Container is 1, but limit is 2");
     }
