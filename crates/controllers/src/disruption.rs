@@ -20,8 +20,11 @@ use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use kube::runtime::watcher;
 use rkube_client::{Change, Informer, RateLimiter, Store, WorkQueue, key_of, strip_managed_fields};
 
+use std::sync::Arc;
+
 use crate::base::{self, Error, Tasks, is_conflict, is_not_found};
 use crate::endpoints::{pod_ready, terminal};
+use crate::shared::Shared;
 
 const BY_NAMESPACE: &str = "namespace";
 /// How long an eviction's entry in `disruptedPods` is trusted.
@@ -62,7 +65,7 @@ pub fn expectations(
 }
 
 /// Runs the controller until dropped.
-pub async fn run(client: kube::Client) {
+pub async fn run(client: kube::Client, shared: Arc<Shared>) {
     let queue: WorkQueue<String> = WorkQueue::new(RateLimiter::default_controller());
     let q = queue.clone();
     let pdbs_informer = Informer::new(
@@ -78,28 +81,27 @@ pub async fn run(client: kube::Client) {
         }
     });
     let (q, ps) = (queue.clone(), pdbs.clone());
-    let pods_informer = Informer::new(Api::<Pod>::all(client.clone()), watcher::Config::default())
-        .with_transform(strip_managed_fields)
-        .with_index(BY_NAMESPACE, |p: &Pod| vec![base::ns_of(p)])
-        .on_change(move |c: &Change<Pod>| {
-            let pod = c.object();
-            for pdb in ps.by_index(BY_NAMESPACE, &base::ns_of(pod.as_ref())) {
-                let hit = pdb
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.selector.as_ref())
-                    .is_some_and(|s| base::selector_matches(s, pod.metadata.labels.as_ref()));
-                if hit {
-                    q.add(key_of(pdb.as_ref()));
-                }
+    shared
+        .pods
+        .index(BY_NAMESPACE, |p: &Pod| vec![base::ns_of(p)]);
+    shared.pods.on_change(move |c: &Change<Pod>| {
+        let pod = c.object();
+        for pdb in ps.by_index(BY_NAMESPACE, &base::ns_of(pod.as_ref())) {
+            let hit = pdb
+                .spec
+                .as_ref()
+                .and_then(|s| s.selector.as_ref())
+                .is_some_and(|s| base::selector_matches(s, pod.metadata.labels.as_ref()));
+            if hit {
+                q.add(key_of(pdb.as_ref()));
             }
-        });
-    let pods = pods_informer.store();
+        }
+    });
+    let pods = shared.pods.store();
     let mut tasks = Tasks::new();
     tasks.spawn(pdbs_informer.run());
-    tasks.spawn(pods_informer.run());
     pdbs.wait_synced().await;
-    pods.wait_synced().await;
+    shared.pods.start().await;
     let q = queue.clone();
     base::spawn_workers(&mut tasks, "disruption", &queue, 2, move |key| {
         let (client, pdbs, pods, q) = (client.clone(), pdbs.clone(), pods.clone(), q.clone());

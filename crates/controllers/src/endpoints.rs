@@ -22,6 +22,7 @@ use kube::runtime::watcher;
 use rkube_client::{Change, Informer, RateLimiter, Store, WorkQueue, key_of, strip_managed_fields};
 
 use crate::base::{self, Error, Tasks, is_conflict, is_not_found};
+use crate::shared::Shared;
 
 pub const TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time";
 pub const HEADLESS_LABEL: &str = "service.kubernetes.io/headless";
@@ -212,65 +213,54 @@ pub(crate) struct Inputs {
 
 const BY_NAMESPACE: &str = "namespace";
 
-/// Builds the Service and pod informers feeding `queue` with Service keys; the informers
-/// are spawned on `tasks`.
-pub(crate) fn inputs(
-    client: &kube::Client,
-    queue: &WorkQueue<String>,
-    tasks: &mut Tasks,
-) -> Inputs {
+/// Registers handlers on the shared Service and pod informers feeding `queue` with
+/// Service keys.
+pub(crate) fn inputs(shared: &Shared, queue: &WorkQueue<String>) -> Inputs {
     let triggers: Arc<Mutex<HashMap<String, String>>> = Arc::default();
-    let services_informer = Informer::new(
-        Api::<Service>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .with_transform(strip_managed_fields);
-    let services = services_informer.store();
+    shared
+        .services
+        .index(BY_NAMESPACE, |s: &Service| vec![base::ns_of(s)]);
+    shared
+        .pods
+        .index(BY_NAMESPACE, |p: &Pod| vec![base::ns_of(p)]);
+    let services = shared.services.store();
     let (q, t) = (queue.clone(), triggers.clone());
-    let services_informer = services_informer
-        .with_index(BY_NAMESPACE, |s: &Service| vec![base::ns_of(s)])
-        .on_change(move |c: &Change<Service>| {
-            let key = key_of(c.object().as_ref());
-            if !matches!(c, Change::Deleted(_)) {
-                lock(&t).insert(key.clone(), trigger_time_now());
-            }
-            q.add(key);
-        });
+    shared.services.on_change(move |c: &Change<Service>| {
+        let key = key_of(c.object().as_ref());
+        if !matches!(c, Change::Deleted(_)) {
+            lock(&t).insert(key.clone(), trigger_time_now());
+        }
+        q.add(key);
+    });
     let (q, t, svc) = (queue.clone(), triggers.clone(), services.clone());
-    let pods_informer = Informer::new(Api::<Pod>::all(client.clone()), watcher::Config::default())
-        .with_transform(strip_managed_fields)
-        .with_index(BY_NAMESPACE, |p: &Pod| vec![base::ns_of(p)])
-        .on_change(move |c: &Change<Pod>| {
-            let (old, new) = match c {
-                Change::Added(p) | Change::Deleted(p) => (None, p),
-                Change::Updated { old, new } => (Some(old), new),
-            };
-            let ns = base::ns_of(new.as_ref());
-            for s in svc.by_index(BY_NAMESPACE, &ns) {
-                let Some(sel) = selector(&s) else { continue };
-                let hit = selector_matches(sel, new.metadata.labels.as_ref())
-                    || old.is_some_and(|o| selector_matches(sel, o.metadata.labels.as_ref()));
-                if hit {
-                    let key = key_of(s.as_ref());
-                    lock(&t).insert(key.clone(), trigger_time_now());
-                    q.add(key);
-                }
+    shared.pods.on_change(move |c: &Change<Pod>| {
+        let (old, new) = match c {
+            Change::Added(p) | Change::Deleted(p) => (None, p),
+            Change::Updated { old, new } => (Some(old), new),
+        };
+        let ns = base::ns_of(new.as_ref());
+        for s in svc.by_index(BY_NAMESPACE, &ns) {
+            let Some(sel) = selector(&s) else { continue };
+            let hit = selector_matches(sel, new.metadata.labels.as_ref())
+                || old.is_some_and(|o| selector_matches(sel, o.metadata.labels.as_ref()));
+            if hit {
+                let key = key_of(s.as_ref());
+                lock(&t).insert(key.clone(), trigger_time_now());
+                q.add(key);
             }
-        });
-    let pods = pods_informer.store();
-    tasks.spawn(services_informer.run());
-    tasks.spawn(pods_informer.run());
+        }
+    });
     Inputs {
         services,
-        pods,
+        pods: shared.pods.store(),
         triggers,
     }
 }
 
 impl Inputs {
-    pub async fn synced(&self) {
-        self.services.wait_synced().await;
-        self.pods.wait_synced().await;
+    pub async fn synced(&self, shared: &Shared) {
+        shared.services.start().await;
+        shared.pods.start().await;
     }
 
     pub fn pods_in(&self, ns: &str) -> Vec<Arc<Pod>> {
@@ -291,10 +281,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Runs the controller until dropped.
-pub async fn run(client: kube::Client) {
+pub async fn run(client: kube::Client, shared: Arc<Shared>) {
     let queue: WorkQueue<String> = WorkQueue::new(RateLimiter::default_controller());
     let mut tasks = Tasks::new();
-    let inputs = Arc::new(inputs(&client, &queue, &mut tasks));
+    let inputs = Arc::new(inputs(&shared, &queue));
     let endpoints_informer = Informer::new(
         Api::<Endpoints>::all(client.clone()),
         watcher::Config::default(),
@@ -309,7 +299,7 @@ pub async fn run(client: kube::Client) {
         }
     });
     tasks.spawn(endpoints_informer.run());
-    inputs.synced().await;
+    inputs.synced(&shared).await;
     endpoints.wait_synced().await;
     base::spawn_workers(&mut tasks, "endpoints", &queue, 4, move |key| {
         let (client, inputs, endpoints) = (client.clone(), inputs.clone(), endpoints.clone());

@@ -19,6 +19,7 @@ use rkube_client::{Change, Informer, RateLimiter, Store, WorkQueue, strip_manage
 
 use crate::base::{self, Error, Tasks, is_not_found};
 use crate::endpoints::{self, Inputs, TRIGGER_TIME};
+use crate::shared::Shared;
 
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 pub const MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";
@@ -122,10 +123,10 @@ pub fn desired_slices(
 }
 
 /// Runs the controller until dropped.
-pub async fn run(client: kube::Client) {
+pub async fn run(client: kube::Client, shared: Arc<Shared>) {
     let queue: WorkQueue<String> = WorkQueue::new(RateLimiter::default_controller());
     let mut tasks = Tasks::new();
-    let inputs = Arc::new(endpoints::inputs(&client, &queue, &mut tasks));
+    let inputs = Arc::new(endpoints::inputs(&shared, &queue));
     let q = queue.clone();
     let slices_informer = Informer::new(
         Api::<EndpointSlice>::all(client.clone()),
@@ -156,20 +157,11 @@ pub async fn run(client: kube::Client) {
         }
     });
     let slices = slices_informer.store();
-    let nodes_informer =
-        Informer::new(Api::<Node>::all(client.clone()), watcher::Config::default()).with_transform(
-            |n: &mut Node| {
-                // Only the zone label is read.
-                n.metadata.managed_fields = None;
-                n.status = None;
-            },
-        );
-    let nodes = nodes_informer.store();
+    let nodes = shared.nodes.store();
     tasks.spawn(slices_informer.run());
-    tasks.spawn(nodes_informer.run());
-    inputs.synced().await;
+    inputs.synced(&shared).await;
+    shared.nodes.start().await;
     slices.wait_synced().await;
-    nodes.wait_synced().await;
     base::spawn_workers(&mut tasks, "endpointslice", &queue, 4, move |key| {
         let (client, inputs, slices, nodes) = (
             client.clone(),

@@ -16,7 +16,10 @@
 //!   (TTL-after-finished for Jobs), [`quota`] (ResourceQuota usage) and [`disruption`]
 //!   (PodDisruptionBudget status).
 //!
-//! [`cluster_sets`] lists the controller sets this crate provides, for [`Manager`].
+//! - [`shared`]: the pod, node, Service and namespace informers the controllers share, so
+//!   each object is cached once.
+//!
+//! [`cluster_sets`] gives this crate's controllers as one controller set for [`Manager`].
 
 pub mod base;
 pub mod disruption;
@@ -31,12 +34,16 @@ pub mod podgc;
 pub mod quota;
 pub mod rootca;
 pub mod serviceaccount;
+pub mod shared;
 pub mod ttl;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use manager::{ControllerSet, Manager, ManagerError};
+
+use base::Tasks;
+use shared::Shared;
 
 /// Settings of the cluster controllers (defaults are upstream's, with k3s' ranges).
 #[derive(Debug, Clone)]
@@ -78,45 +85,48 @@ impl Default for ControllersConfig {
     }
 }
 
-/// This crate's controllers as controller sets, one per controller, named as upstream
-/// names them (`namespace`, `garbage-collector`, …).
+/// This crate's controllers as controller sets for a [`Manager`]: one set, `cluster`,
+/// whose controllers share their pod, node, Service and namespace informers.
 pub fn cluster_sets(config: ControllersConfig) -> Vec<ControllerSet> {
-    let c = Arc::new(config);
-    let mut sets = vec![
-        ControllerSet::new("serviceaccount", serviceaccount::run),
-        ControllerSet::new("namespace", namespace::run),
-        ControllerSet::new("garbage-collector", {
-            let c = c.clone();
-            move |client| gc::run(client, c.discovery_period)
-        }),
-        ControllerSet::new("endpoints", endpoints::run),
-        ControllerSet::new("endpointslice", endpointslice::run),
-        ControllerSet::new("node-ipam", {
-            let c = c.clone();
-            move |client| nodeipam::run(client, c.cluster_cidr, c.node_cidr_mask_size)
-        }),
-        ControllerSet::new("node-lifecycle", {
-            let c = c.clone();
-            move |client| {
-                nodelifecycle::run(client, c.node_monitor_grace_period, c.node_monitor_period)
-            }
-        }),
-        ControllerSet::new("pod-garbage-collector", {
-            let c = c.clone();
-            move |client| podgc::run(client, c.terminated_pod_gc_threshold, c.pod_gc_period)
-        }),
-        ControllerSet::new("ttl-after-finished", ttl::run),
-        ControllerSet::new("resourcequota", {
-            let c = c.clone();
-            move |client| quota::run(client, c.quota_resync_period)
-        }),
-        ControllerSet::new("disruption", disruption::run),
-    ];
+    let config = Arc::new(config);
+    vec![ControllerSet::new("cluster", move |client| {
+        run_cluster(client, config.clone())
+    })]
+}
+
+/// Runs every cluster controller until dropped.
+pub async fn run_cluster(client: kube::Client, c: Arc<ControllersConfig>) {
+    let shared = Shared::new(&client);
+    let mut tasks = Tasks::new();
+    let k = || client.clone();
+    tasks.spawn(serviceaccount::run(k(), shared.clone()));
     if let Some(pem) = c.root_ca_pem.clone() {
-        sets.push(ControllerSet::new(
-            "root-ca-cert-publisher",
-            move |client| rootca::run(client, pem.clone()),
-        ));
+        tasks.spawn(rootca::run(k(), shared.clone(), pem));
     }
-    sets
+    tasks.spawn(namespace::run(k(), shared.clone()));
+    tasks.spawn(gc::run(k(), c.discovery_period));
+    tasks.spawn(endpoints::run(k(), shared.clone()));
+    tasks.spawn(endpointslice::run(k(), shared.clone()));
+    tasks.spawn(nodeipam::run(
+        k(),
+        shared.clone(),
+        c.cluster_cidr,
+        c.node_cidr_mask_size,
+    ));
+    tasks.spawn(nodelifecycle::run(
+        k(),
+        shared.clone(),
+        c.node_monitor_grace_period,
+        c.node_monitor_period,
+    ));
+    tasks.spawn(podgc::run(
+        k(),
+        shared.clone(),
+        c.terminated_pod_gc_threshold,
+        c.pod_gc_period,
+    ));
+    tasks.spawn(ttl::run(k()));
+    tasks.spawn(quota::run(k(), shared.clone(), c.quota_resync_period));
+    tasks.spawn(disruption::run(k(), shared.clone()));
+    tasks.join().await;
 }

@@ -12,34 +12,29 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Namespace, NamespaceCondition};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
 use kube::discovery::{Discovery, Scope, verbs};
-use kube::runtime::watcher;
-use rkube_client::{Change, Informer, RateLimiter, WorkQueue, strip_managed_fields};
+use rkube_client::{Change, RateLimiter, WorkQueue};
+
+use std::sync::Arc;
 
 use crate::base::{self, Error, Tasks, is_not_found};
+use crate::shared::Shared;
 
 /// The finalizer the namespace controller owns.
 pub const FINALIZER: &str = "kubernetes";
 
 /// Runs the controller until dropped.
-pub async fn run(client: kube::Client) {
+pub async fn run(client: kube::Client, shared: Arc<Shared>) {
     let queue: WorkQueue<String> = WorkQueue::new(RateLimiter::default_controller());
     let q = queue.clone();
-    let informer = Informer::new(
-        Api::<Namespace>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .with_transform(strip_managed_fields)
-    .on_change(move |c: &Change<Namespace>| {
+    shared.namespaces.on_change(move |c: &Change<Namespace>| {
         if let Change::Added(ns) | Change::Updated { new: ns, .. } = c
             && base::deleting(ns.as_ref())
         {
             q.add(base::name_of(ns.as_ref()));
         }
     });
-    let store = informer.store();
     let mut tasks = Tasks::new();
-    tasks.spawn(informer.run());
-    store.wait_synced().await;
+    shared.namespaces.start().await;
     let q = queue.clone();
     base::spawn_workers(&mut tasks, "namespace", &queue, 2, move |name| {
         let (client, q) = (client.clone(), q.clone());

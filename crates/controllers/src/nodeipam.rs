@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Node;
 use kube::api::Api;
-use kube::runtime::watcher;
-use rkube_client::{Change, Informer, RateLimiter, Store, WorkQueue, strip_managed_fields};
+use rkube_client::{Change, RateLimiter, Store, WorkQueue};
 use serde_json::json;
 
 use crate::base::{self, Error, Recorder, Tasks, is_not_found};
+use crate::shared::Shared;
 
 /// An IPv4 range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -146,26 +146,24 @@ fn pod_cidr(n: &Node) -> Option<&str> {
 }
 
 /// Runs the allocator over `range` cut into /`mask` ranges until dropped.
-pub async fn run(client: kube::Client, range: Cidr, mask: u8) {
+pub async fn run(client: kube::Client, shared: Arc<Shared>, range: Cidr, mask: u8) {
     let queue: WorkQueue<String> = WorkQueue::new(RateLimiter::default_controller());
     let alloc = Arc::new(Mutex::new(Allocator::new(range, mask)));
     let (q, a) = (queue.clone(), alloc.clone());
-    let informer = Informer::new(Api::<Node>::all(client.clone()), watcher::Config::default())
-        .with_transform(strip_managed_fields)
-        .on_change(move |c: &Change<Node>| match c {
-            Change::Deleted(n) => lock(&a).release(&base::name_of(n.as_ref())),
-            Change::Added(n) | Change::Updated { new: n, .. } => {
-                let name = base::name_of(n.as_ref());
-                match pod_cidr(n) {
-                    Some(cidr) => lock(&a).occupy(&name, cidr),
-                    None => q.add(name),
-                }
+    shared.nodes.on_change(move |c: &Change<Node>| match c {
+        Change::Deleted(n) => lock(&a).release(&base::name_of(n.as_ref())),
+        Change::Added(n) | Change::Updated { new: n, .. } => {
+            let name = base::name_of(n.as_ref());
+            match pod_cidr(n) {
+                Some(cidr) => lock(&a).occupy(&name, cidr),
+                None => q.add(name),
             }
-        });
-    let store = informer.store();
+        }
+    });
+    let store = shared.nodes.store();
     let mut tasks = Tasks::new();
-    tasks.spawn(informer.run());
-    store.wait_synced().await;
+    // Ranges in use are known before any is handed out: workers start after the sync.
+    shared.nodes.start().await;
     let recorder = Recorder::new(client.clone(), "cidrAllocator");
     base::spawn_workers(&mut tasks, "node-ipam", &queue, 2, move |name| {
         let (client, store, alloc, recorder) = (

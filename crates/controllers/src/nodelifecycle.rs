@@ -26,11 +26,22 @@ use rkube_client::{Change, Informer, RateLimiter, Store, WorkQueue, key_of, stri
 use tokio::time::Instant;
 
 use crate::base::{self, Error, Recorder, Tasks, is_conflict, is_not_found};
+use crate::shared::Shared;
 
 pub const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
 pub const UNREACHABLE_TAINT: &str = "node.kubernetes.io/unreachable";
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
 const BY_NODE: &str = "node";
+
+/// The index of pods by node name (shared with pod GC).
+pub fn pod_node_index(p: &Pod) -> Vec<String> {
+    vec![
+        p.spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_default(),
+    ]
+}
 
 /// When each node was last heard from, by our clock.
 #[derive(Default)]
@@ -144,22 +155,13 @@ pub fn eviction_time(tolerations: &[Toleration], taints: &[Taint], now: i64) -> 
 }
 
 /// Runs node health monitoring and taint eviction until dropped.
-pub async fn run(client: kube::Client, grace: Duration, period: Duration) {
+pub async fn run(client: kube::Client, shared: Arc<Shared>, grace: Duration, period: Duration) {
     let health = Arc::new(Mutex::new(Health::default()));
     let evict_queue: WorkQueue<String> = WorkQueue::new(RateLimiter::default_controller());
-    let pods_informer = Informer::new(Api::<Pod>::all(client.clone()), watcher::Config::default())
-        .with_transform(strip_managed_fields)
-        .with_index(BY_NODE, |p: &Pod| {
-            vec![
-                p.spec
-                    .as_ref()
-                    .and_then(|s| s.node_name.clone())
-                    .unwrap_or_default(),
-            ]
-        });
-    let pods = pods_informer.store();
+    shared.pods.index(BY_NODE, pod_node_index);
+    let pods = shared.pods.store();
     let q = evict_queue.clone();
-    let pods_informer = pods_informer.on_change(move |c: &Change<Pod>| {
+    shared.pods.on_change(move |c: &Change<Pod>| {
         if let Change::Added(p) | Change::Updated { new: p, .. } = c
             && p.spec
                 .as_ref()
@@ -171,41 +173,38 @@ pub async fn run(client: kube::Client, grace: Duration, period: Duration) {
         }
     });
     let (h, q, ps) = (health.clone(), evict_queue.clone(), pods.clone());
-    let nodes_informer =
-        Informer::new(Api::<Node>::all(client.clone()), watcher::Config::default())
-            .with_transform(strip_managed_fields)
-            .on_change(move |c: &Change<Node>| {
-                let name = base::name_of(c.object().as_ref());
-                match c {
-                    Change::Deleted(_) => {
-                        lock(&h).probes.remove(&name);
+    shared.nodes.on_change(move |c: &Change<Node>| {
+        let name = base::name_of(c.object().as_ref());
+        match c {
+            Change::Deleted(_) => {
+                lock(&h).probes.remove(&name);
+            }
+            Change::Added(n) | Change::Updated { new: n, .. } => {
+                let heartbeat = n
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
+                    .and_then(|c| c.last_heartbeat_time.as_ref())
+                    .map(|t| format!("hb:{}", t.0))
+                    .unwrap_or_default();
+                lock(&h).heard(&name, heartbeat);
+                let taints_changed = match c {
+                    Change::Updated { old, new } => {
+                        old.spec.as_ref().and_then(|s| s.taints.as_ref())
+                            != new.spec.as_ref().and_then(|s| s.taints.as_ref())
                     }
-                    Change::Added(n) | Change::Updated { new: n, .. } => {
-                        let heartbeat = n
-                            .status
-                            .as_ref()
-                            .and_then(|s| s.conditions.as_ref())
-                            .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
-                            .and_then(|c| c.last_heartbeat_time.as_ref())
-                            .map(|t| format!("hb:{}", t.0))
-                            .unwrap_or_default();
-                        lock(&h).heard(&name, heartbeat);
-                        let taints_changed = match c {
-                            Change::Updated { old, new } => {
-                                old.spec.as_ref().and_then(|s| s.taints.as_ref())
-                                    != new.spec.as_ref().and_then(|s| s.taints.as_ref())
-                            }
-                            _ => true,
-                        };
-                        if taints_changed {
-                            for k in ps.index_keys(BY_NODE, &name) {
-                                q.add(k);
-                            }
-                        }
+                    _ => true,
+                };
+                if taints_changed {
+                    for k in ps.index_keys(BY_NODE, &name) {
+                        q.add(k);
                     }
                 }
-            });
-    let nodes = nodes_informer.store();
+            }
+        }
+    });
+    let nodes = shared.nodes.store();
     let h = health.clone();
     let leases_informer = Informer::new(
         Api::<Lease>::namespaced(client.clone(), LEASE_NAMESPACE),
@@ -224,11 +223,9 @@ pub async fn run(client: kube::Client, grace: Duration, period: Duration) {
         }
     });
     let mut tasks = Tasks::new();
-    tasks.spawn(pods_informer.run());
-    tasks.spawn(nodes_informer.run());
     tasks.spawn(leases_informer.run());
-    pods.wait_synced().await;
-    nodes.wait_synced().await;
+    shared.pods.start().await;
+    shared.nodes.start().await;
     let recorder = Recorder::new(client.clone(), "node-controller");
     let evict_recorder = Recorder::new(client.clone(), "taint-eviction-controller");
     {

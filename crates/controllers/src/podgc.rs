@@ -10,29 +10,18 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod, PodCondition};
 use kube::api::{Api, DeleteParams, PostParams};
-use kube::runtime::watcher;
-use rkube_client::{Informer, Store, strip_managed_fields};
+use rkube_client::Store;
 
 use crate::base::{self, Error, Tasks, is_conflict, is_not_found};
 use crate::endpoints::terminal;
+use crate::shared::Shared;
 
 /// Runs pod GC until dropped.
-pub async fn run(client: kube::Client, threshold: usize, period: Duration) {
-    let pods_informer = Informer::new(Api::<Pod>::all(client.clone()), watcher::Config::default())
-        .with_transform(strip_managed_fields);
-    let nodes_informer =
-        Informer::new(Api::<Node>::all(client.clone()), watcher::Config::default()).with_transform(
-            |n: &mut Node| {
-                n.metadata.managed_fields = None;
-                n.status = None;
-            },
-        );
-    let (pods, nodes) = (pods_informer.store(), nodes_informer.store());
+pub async fn run(client: kube::Client, shared: Arc<Shared>, threshold: usize, period: Duration) {
+    let (pods, nodes) = (shared.pods.store(), shared.nodes.store());
     let mut tasks = Tasks::new();
-    tasks.spawn(pods_informer.run());
-    tasks.spawn(nodes_informer.run());
-    pods.wait_synced().await;
-    nodes.wait_synced().await;
+    shared.pods.start().await;
+    shared.nodes.start().await;
     tasks.spawn(async move {
         loop {
             if let Err(e) = gc_once(&client, &pods, &nodes, threshold).await {

@@ -19,6 +19,7 @@ use rkube_validation::usage::{self, ResourceList};
 use tokio::sync::Mutex;
 
 use crate::base::{self, Error, Tasks, is_conflict, is_not_found};
+use crate::shared::Shared;
 
 const BY_NAMESPACE: &str = "namespace";
 
@@ -43,7 +44,7 @@ pub fn counted_resource(name: &str) -> Option<(String, String)> {
 }
 
 /// Runs the controller until dropped.
-pub async fn run(client: kube::Client, resync: Duration) {
+pub async fn run(client: kube::Client, shared: Arc<Shared>, resync: Duration) {
     let queue: WorkQueue<String> = WorkQueue::new(RateLimiter::default_controller());
     let q = queue.clone();
     let quotas_informer = Informer::new(
@@ -59,20 +60,19 @@ pub async fn run(client: kube::Client, resync: Duration) {
         }
     });
     let (q, qs) = (queue.clone(), quotas.clone());
-    let pods_informer = Informer::new(Api::<Pod>::all(client.clone()), watcher::Config::default())
-        .with_transform(strip_managed_fields)
-        .with_index(BY_NAMESPACE, |p: &Pod| vec![base::ns_of(p)])
-        .on_change(move |c: &Change<Pod>| {
-            for k in qs.index_keys(BY_NAMESPACE, &base::ns_of(c.object().as_ref())) {
-                q.add(k);
-            }
-        });
-    let pods = pods_informer.store();
+    shared
+        .pods
+        .index(BY_NAMESPACE, |p: &Pod| vec![base::ns_of(p)]);
+    shared.pods.on_change(move |c: &Change<Pod>| {
+        for k in qs.index_keys(BY_NAMESPACE, &base::ns_of(c.object().as_ref())) {
+            q.add(k);
+        }
+    });
+    let pods = shared.pods.store();
     let mut tasks = Tasks::new();
     tasks.spawn(quotas_informer.run());
-    tasks.spawn(pods_informer.run());
     quotas.wait_synced().await;
-    pods.wait_synced().await;
+    shared.pods.start().await;
     let kinds: Arc<Mutex<HashMap<String, ApiResource>>> = Arc::default();
     {
         let (client, quotas, pods) = (client.clone(), quotas.clone(), pods.clone());

@@ -11,22 +11,20 @@ use kube::api::PostParams;
 use kube::runtime::watcher;
 use rkube_client::{Change, Informer, RateLimiter, Store, WorkQueue, strip_managed_fields};
 
+use std::sync::Arc;
+
 use crate::base::{self, Error, Tasks, is_conflict};
+use crate::shared::Shared;
 
 pub const NAME: &str = "kube-root-ca.crt";
 pub const KEY: &str = "ca.crt";
 const DESCRIPTION: &str = "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.";
 
 /// Runs the publisher for `ca_pem` until dropped.
-pub async fn run(client: kube::Client, ca_pem: String) {
+pub async fn run(client: kube::Client, shared: Arc<Shared>, ca_pem: String) {
     let queue: WorkQueue<String> = WorkQueue::new(RateLimiter::default_controller());
     let q = queue.clone();
-    let namespaces = Informer::new(
-        Api::<Namespace>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .with_transform(strip_managed_fields)
-    .on_change(move |c: &Change<Namespace>| {
+    shared.namespaces.on_change(move |c: &Change<Namespace>| {
         if !matches!(c, Change::Deleted(_)) {
             q.add(base::name_of(c.object().as_ref()));
         }
@@ -42,11 +40,10 @@ pub async fn run(client: kube::Client, ca_pem: String) {
             q.add(base::ns_of(c.object().as_ref()));
         }
     });
-    let (ns_store, cm_store) = (namespaces.store(), maps.store());
+    let (ns_store, cm_store) = (shared.namespaces.store(), maps.store());
     let mut tasks = Tasks::new();
-    tasks.spawn(namespaces.run());
     tasks.spawn(maps.run());
-    ns_store.wait_synced().await;
+    shared.namespaces.start().await;
     cm_store.wait_synced().await;
     base::spawn_workers(&mut tasks, "root-ca-cert-publisher", &queue, 2, move |ns| {
         let (client, ns_store, cm_store, pem) = (

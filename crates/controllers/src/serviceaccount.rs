@@ -8,20 +8,18 @@ use kube::api::PostParams;
 use kube::runtime::watcher;
 use rkube_client::{Change, Informer, RateLimiter, Store, WorkQueue, strip_managed_fields};
 
+use std::sync::Arc;
+
 use crate::base::{self, Error, Tasks, is_conflict};
+use crate::shared::Shared;
 
 pub const DEFAULT_NAME: &str = "default";
 
 /// Runs the controller until dropped.
-pub async fn run(client: kube::Client) {
+pub async fn run(client: kube::Client, shared: Arc<Shared>) {
     let queue: WorkQueue<String> = WorkQueue::new(RateLimiter::default_controller());
     let q = queue.clone();
-    let namespaces = Informer::new(
-        Api::<Namespace>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .with_transform(strip_managed_fields)
-    .on_change(move |c: &Change<Namespace>| {
+    shared.namespaces.on_change(move |c: &Change<Namespace>| {
         if !matches!(c, Change::Deleted(_)) {
             q.add(base::name_of(c.object().as_ref()));
         }
@@ -37,11 +35,10 @@ pub async fn run(client: kube::Client) {
             q.add(base::ns_of(sa.as_ref()));
         }
     });
-    let (ns_store, sa_store) = (namespaces.store(), accounts.store());
+    let (ns_store, sa_store) = (shared.namespaces.store(), accounts.store());
     let mut tasks = Tasks::new();
-    tasks.spawn(namespaces.run());
     tasks.spawn(accounts.run());
-    ns_store.wait_synced().await;
+    shared.namespaces.start().await;
     sa_store.wait_synced().await;
     base::spawn_workers(&mut tasks, "serviceaccount", &queue, 2, move |ns| {
         let (client, ns_store, sa_store) = (client.clone(), ns_store.clone(), sa_store.clone());
