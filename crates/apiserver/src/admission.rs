@@ -1,13 +1,20 @@
 //! Built-in admission: checks and changes made to requests after decoding and before
-//! storage, as upstream's admission plugins do. So far: NamespaceLifecycle (objects are
-//! created only in namespaces that exist and are not terminating; the system namespaces
-//! cannot be deleted).
+//! storage, as upstream's admission plugins do: NamespaceLifecycle (objects are created
+//! only in namespaces that exist and are not terminating; the system namespaces cannot be
+//! deleted), and on creates [`mutate_create`] (LimitRanger defaults and checks,
+//! DefaultTolerationSeconds) and [`resource_quota`] (ResourceQuota, see [`quota`]).
 
 use rkube_api::ApiError;
 use rkube_api::resources::{self, Resource};
 use serde_json::Value;
 
 use crate::State;
+
+pub mod limits;
+pub mod quota;
+
+pub use limits::mutate_create;
+pub use quota::resource_quota;
 
 /// Namespaces that may not be deleted.
 pub const IMMORTAL: &[&str] = &["default", "kube-system", "kube-public"];

@@ -1,7 +1,8 @@
 //! `rkube agent`: a node agent. Today only hollow nodes exist (`--fake`): N simulated
 //! nodes in one process, named `<prefix>-0…N-1`, sharing one API client, one pod watch and
 //! one fake runtime, each registering a Node, renewing its Lease and running the pods bound
-//! to it through the kubelet's pod worker (no processes). The agent for real containers
+//! to it through the kubelet's pod worker (no processes). Pod ranges come from the
+//! controller manager's node IPAM unless `--assign-pod-cidrs`. The agent for real containers
 //! needs the container runtime and comes with it; without `--fake` the command says so.
 
 use std::net::Ipv4Addr;
@@ -43,8 +44,13 @@ pub struct AgentArgs {
     #[arg(long, default_value = "110")]
     pub node_pods: u32,
 
-    /// Pod ranges for the nodes are cut from this range (node i gets the i-th subnet),
-    /// unless a Node already has a podCIDR.
+    /// Give each node its pod range here (node i gets the i-th subnet of --cluster-cidr,
+    /// unless its Node already has a podCIDR), for clusters without a controller manager.
+    /// Without it the nodes wait for the controller manager's node IPAM to set podCIDR.
+    #[arg(long)]
+    pub assign_pod_cidrs: bool,
+
+    /// Pod ranges for the nodes are cut from this range with --assign-pod-cidrs.
     #[arg(long, default_value = "10.42.0.0/16")]
     pub cluster_cidr: String,
 
@@ -123,7 +129,11 @@ fn identities(args: &AgentArgs) -> Result<Vec<NodeIdentity>> {
             Ok(NodeIdentity {
                 name: format!("{prefix}-{i}"),
                 internal_ip,
-                pod_cidr: cluster.subnet(mask, i),
+                pod_cidr: if args.assign_pod_cidrs {
+                    cluster.subnet(mask, i)
+                } else {
+                    None
+                },
             })
         })
         .collect()
@@ -197,14 +207,30 @@ mod tests {
 
     #[test]
     fn nodes_get_names_ranges_and_addresses() {
-        let ids = identities(&parse(&["--nodes", "3", "--node-name-prefix", "hn"])).unwrap();
+        let ids = identities(&parse(&[
+            "--nodes",
+            "3",
+            "--node-name-prefix",
+            "hn",
+            "--assign-pod-cidrs",
+        ]))
+        .unwrap();
         let names: Vec<&str> = ids.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(names, ["hn-0", "hn-1", "hn-2"]);
         assert_eq!(ids[2].pod_cidr.unwrap().to_string(), "10.42.2.0/24");
         assert_eq!(ids[0].internal_ip.to_string(), "172.16.0.1");
-        let many =
-            identities(&parse(&["--nodes", "5000", "--cluster-cidr", "10.0.0.0/8"])).unwrap();
+        let many = identities(&parse(&[
+            "--nodes",
+            "5000",
+            "--cluster-cidr",
+            "10.0.0.0/8",
+            "--assign-pod-cidrs",
+        ]))
+        .unwrap();
         assert_eq!(many[4999].pod_cidr.unwrap().to_string(), "10.19.135.0/24");
+        // Without the flag the controller manager's node IPAM gives the ranges.
+        let ipam = identities(&parse(&["--nodes", "2"])).unwrap();
+        assert!(ipam.iter().all(|i| i.pod_cidr.is_none()));
     }
 
     #[test]

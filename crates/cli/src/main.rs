@@ -3,6 +3,7 @@
 
 mod agent;
 mod bench;
+mod controller_manager;
 mod duration;
 mod image;
 mod scheduler;
@@ -33,6 +34,8 @@ enum Command {
     Agent(agent::AgentArgs),
     /// Run the scheduler against a cluster (as kube-scheduler does).
     Scheduler(scheduler::SchedulerArgs),
+    /// Run the controller manager (leader-elected) against a cluster.
+    ControllerManager(controller_manager::ControllerManagerArgs),
     /// Save, restore or inspect snapshots of the embedded datastore.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
@@ -64,6 +67,7 @@ fn main() -> std::process::ExitCode {
         Command::Server(args) => server::run(args),
         Command::Agent(args) => agent::run(args),
         Command::Scheduler(args) => scheduler::run(args),
+        Command::ControllerManager(args) => controller_manager::run(args),
         Command::Snapshot(cmd) => snapshot::run(cmd),
         Command::Image(cmd) => image::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),

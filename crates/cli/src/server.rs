@@ -1,9 +1,10 @@
 //! `rkube server`: the control plane of one machine. It opens and checks the datastore,
 //! keeps its history compacted, makes the cluster's certificates on first start (reusing
 //! them afterwards), serves the Kubernetes API over HTTPS and writes an admin kubeconfig.
-//! The scheduler runs in-process as an API client (unless `--disable-scheduler`); the
-//! components that follow (controllers, node agent, DNS, ingress) are named at start-up as
-//! not running yet.
+//! The scheduler (unless `--disable-scheduler`) and the controller manager (unless
+//! `--disable-controller-manager`) run in-process as tasks, clients of its own API through
+//! the admin kubeconfig (DESIGN §2). The components that follow (node agent, DNS, ingress)
+//! are named at start-up as not running yet.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -90,6 +91,14 @@ pub struct ServerArgs {
     /// Do not run the scheduler in this process.
     #[arg(long)]
     pub disable_scheduler: bool,
+
+    /// Do not run the controller manager in this server.
+    #[arg(long)]
+    pub disable_controller_manager: bool,
+
+    /// The range node pod ranges are cut from (a /24 per node).
+    #[arg(long, default_value = "10.42.0.0/16")]
+    pub cluster_cidr: String,
 }
 
 /// The default data directory: /var/lib/rkube for root, ~/.rkube otherwise.
@@ -265,6 +274,19 @@ async fn serve(args: ServerArgs) -> Result<()> {
         CompactorConfig::keep(args.datastore_retention),
     );
 
+    let controllers = if args.disable_controller_manager {
+        None
+    } else {
+        let flags = crate::controller_manager::ControllerManagerArgs {
+            kubeconfig: None,
+            root_ca_file: None,
+            cluster_cidr: args.cluster_cidr.clone(),
+            node_cidr_mask_size: 24,
+            node_monitor_grace_period: Duration::from_secs(40),
+            terminated_pod_gc_threshold: 12500,
+        };
+        Some(crate::controller_manager::config(&flags, None)?)
+    };
     let (ca_pem, serving, kubeconfig) = certificates(&args, advertise, service_cidr.nth(1))?;
     let mut authenticator = Authenticator::new();
     if let Some(file) = &args.token_auth_file {
@@ -274,7 +296,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
         listen: SocketAddr::from((args.bind_address, args.https_listen_port)),
         serving_cert_pem: serving.cert_pem,
         serving_key_pem: serving.key_pem,
-        client_ca_pem: ca_pem,
+        client_ca_pem: ca_pem.clone(),
         authenticator,
         service_cidr,
         node_ports,
@@ -310,14 +332,27 @@ async fn serve(args: ServerArgs) -> Result<()> {
             }
         }))
     };
+    // The controller manager is a client of the API like any other (DESIGN §2).
+    let (stop_controllers, controllers_stopped) = tokio::sync::oneshot::channel::<()>();
+    let controller_manager = controllers.map(|mut config| {
+        config.root_ca_pem = Some(ca_pem.clone());
+        let kubeconfig = kubeconfig.clone();
+        tokio::spawn(async move {
+            let stop = async {
+                let _ = controllers_stopped.await;
+            };
+            if let Err(e) = crate::controller_manager::serve(kubeconfig, config, stop).await {
+                tracing::error!(error = %format!("{e:#}"), "controller manager");
+            }
+        })
+    });
     let agent = if args.disable_agent {
         ""
     } else {
         " node agent (kubelet, service proxy),"
     };
     tracing::warn!(
-        "not running yet:{agent} controller manager, cluster DNS, ingress — pods are {} but not \
-         started",
+        "not running yet:{agent} cluster DNS, ingress — pods are {} but not started",
         if scheduler.is_some() {
             "scheduled"
         } else {
@@ -329,6 +364,16 @@ async fn serve(args: ServerArgs) -> Result<()> {
     tracing::info!("shutting down");
     if let Some(s) = scheduler {
         s.abort();
+    }
+    if let Some(task) = controller_manager {
+        let _ = stop_controllers.send(());
+        // Gives the Lease up so that another server takes over at once.
+        if tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("controller manager did not stop within 5s");
+        }
     }
     server.shutdown().await;
     compactor.abort();

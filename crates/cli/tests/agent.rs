@@ -67,6 +67,8 @@ async fn hollow_nodes_join_and_run_a_pod() {
                 "3",
                 "--node-name-prefix",
                 "hn",
+                // No controller manager here: the agent gives the pod ranges.
+                "--assign-pod-cidrs",
             ])
             .args([
                 "--node-cpu",

@@ -121,6 +121,33 @@ fn server_serves_the_api_writes_a_kubeconfig_and_stops_on_sigterm() {
     let out = kubectl(&["create", "-f", "-"]);
     assert!(!out.status.success(), "no file given");
     let ca = std::fs::read_to_string(dir.path().join("tls/ca.crt")).unwrap();
+    // The controller manager runs inside the server: it takes the Lease and publishes
+    // the CA in every namespace.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let lease = kubectl(&[
+            "get",
+            "lease",
+            "-n",
+            "kube-system",
+            "kube-controller-manager",
+        ]);
+        let cm = kubectl(&[
+            "get",
+            "cm",
+            "kube-root-ca.crt",
+            "-o",
+            "jsonpath={.data.ca\\.crt}",
+        ]);
+        if lease.status.success() && String::from_utf8_lossy(&cm.stdout) == ca {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "controller manager not running"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     assert!(server.stop().success());
 
     // A restart reuses the CA and keeps the data.

@@ -179,6 +179,11 @@ impl<K> Store<K> {
             .unwrap_or_default()
     }
 
+    /// Whether an index of that name exists.
+    pub fn has_index(&self, name: &str) -> bool {
+        self.read().indexers.contains_key(name)
+    }
+
     /// Adds an index; existing objects are indexed at once.
     pub fn add_index(&self, name: &str, f: IndexFn<K>) {
         let mut inner = self.write();

@@ -122,6 +122,8 @@ pub struct Kubelet {
     informer: Mutex<Option<Informer<Pod>>>,
     queue: WorkQueue<String>,
     records: Mutex<HashMap<String, PodRecord>>,
+    /// Nodes simulating a dead kubelet (see [`Kubelet::stop_node`]).
+    stopped: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Kubelet {
@@ -176,7 +178,30 @@ impl Kubelet {
             nodes,
             queue,
             records: Mutex::new(HashMap::new()),
+            stopped: Mutex::new(Default::default()),
         }))
+    }
+
+    /// Makes node `name` behave like a kubelet that died (for tests of node failure): it
+    /// stops renewing its Lease, reporting status and syncing its pods, until
+    /// [`Kubelet::resume_node`]. Returns false for a node this kubelet does not run.
+    pub fn stop_node(&self, name: &str) -> bool {
+        self.nodes.contains_key(name) && lock(&self.stopped).insert(name.to_string())
+    }
+
+    /// Undoes [`Kubelet::stop_node`]; the node's pods are synced again.
+    pub fn resume_node(&self, name: &str) {
+        if lock(&self.stopped).remove(name) {
+            for p in self.pods.list() {
+                if node_of(&p) == name {
+                    self.queue.add(key_of(p.as_ref()));
+                }
+            }
+        }
+    }
+
+    fn is_stopped(&self, node: &str) -> bool {
+        lock(&self.stopped).contains(node)
     }
 
     /// Pods this kubelet currently runs (has runtime state for).
@@ -298,6 +323,10 @@ impl Kubelet {
         let mut last: Option<Lease> = None;
         let mut reported = tokio::time::Instant::now();
         loop {
+            if self.is_stopped(&name) {
+                tokio::time::sleep(interval).await;
+                continue;
+            }
             let uid = lock(&state.uid).clone();
             // Calls are boxed so that a sleeping node's task stays small (thousands of
             // hollow nodes each hold one between renewals).
@@ -439,6 +468,11 @@ impl Kubelet {
     /// One pass for the pod with `key`; returns when to look again, if on a timer.
     async fn sync(&self, key: &str) -> Result<Option<Duration>, KubeletError> {
         let pod = self.pods.get(key);
+        if let Some(p) = &pod
+            && self.is_stopped(node_of(p))
+        {
+            return Ok(None);
+        }
         let previous = lock(&self.records).remove(key);
         let pod = match pod {
             Some(p) if self.nodes.contains_key(node_of(&p)) => p,

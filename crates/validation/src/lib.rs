@@ -37,6 +37,7 @@ pub mod path;
 pub mod quantity;
 mod registry;
 pub mod strategy;
+pub mod usage;
 
 mod groups;
 

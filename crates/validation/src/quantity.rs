@@ -172,6 +172,32 @@ impl Quantity {
         }
     }
 
+    /// The sum, in `self`'s format (upstream's `Add`), saturating at the representable range.
+    pub fn add(&self, other: &Quantity) -> Quantity {
+        Quantity {
+            nanos: self.nanos.saturating_add(other.nanos).clamp(-LIMIT, LIMIT),
+            format: self.format,
+        }
+    }
+
+    /// The difference, in `self`'s format (upstream's `Sub`).
+    pub fn sub(&self, other: &Quantity) -> Quantity {
+        Quantity {
+            nanos: self.nanos.saturating_sub(other.nanos).clamp(-LIMIT, LIMIT),
+            format: self.format,
+        }
+    }
+
+    /// The suffix family the quantity was written in.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Zero in `format`.
+    pub fn zero(format: Format) -> Quantity {
+        Quantity { nanos: 0, format }
+    }
+
     /// The value in nano-units.
     pub fn nanos(&self) -> i128 {
         self.nanos

@@ -250,6 +250,7 @@ async fn create_object_stored(
     let name = meta::name(&obj).unwrap_or("").to_string();
     if let Some(ns) = ctx.namespace() {
         admission::namespace_lifecycle(&ctx.state, r, ns, &name).await?;
+        admission::mutate_create(&ctx.state, r, ns, &name, &mut obj)?;
     }
     if r.group.is_empty() && r.plural == "pods" {
         crate::priority::admit_pod(&ctx.state, r, &mut obj, &name).await?;
@@ -298,6 +299,14 @@ async fn create_object_stored(
             a.release(&ctx.state).await;
         }
         return Ok((obj, 201, None));
+    }
+    if let Some(ns) = ctx.namespace()
+        && let Err(e) = admission::resource_quota(&ctx.state, r, ns, &name, &obj).await
+    {
+        if let Some(a) = allocated {
+            a.release(&ctx.state).await;
+        }
+        return Err(e);
     }
     let key = r.key(ctx.namespace(), &name);
     let stored = objects::to_storage(&mut obj);
