@@ -54,6 +54,8 @@ async fn scheduler_binary_schedules_onto_hollow_nodes() {
                 "2",
                 "--node-name-prefix",
                 "hn",
+                // No controller manager runs here to hand out pod ranges.
+                "--assign-pod-cidrs",
             ])
             .arg("--kubeconfig")
             .arg(&s.kubeconfig)
