@@ -370,6 +370,11 @@ pub async fn run(client: Client, config: Config) {
     let c = ctx.clone();
     let pods = pods.on_change(move |ch| {
         c.route_owned(POD_OWNERS, ch, true);
+        if let Change::Added(p) | Change::Updated { new: p, .. } = ch
+            && let Some(job) = job::orphaned_job_pod(&c, p)
+        {
+            c.enqueue(Kind::Job, job);
+        }
         if let Change::Deleted(p) = ch
             && let Some(d) = c.deployment_of_pod(p)
         {
@@ -412,6 +417,7 @@ pub async fn run(client: Client, config: Config) {
     let jobs = jobs.on_change(move |ch| {
         if let Change::Deleted(o) = ch {
             c.expectations(Kind::Job).delete(&key_of(o.as_ref()));
+            // Its pods may still hold the tracking finalizer.
         }
         c.enqueue(Kind::Job, key_of(ch.object().as_ref()));
         c.route_owned(&[Kind::CronJob], ch, false);

@@ -37,15 +37,24 @@ const COMPONENT: &str = "job-controller";
 pub const TRACKING_FINALIZER: &str = "batch.kubernetes.io/job-tracking";
 pub const COMPLETION_INDEX: &str = "batch.kubernetes.io/job-completion-index";
 
-/// Per-Job failure backoff kept in memory, as upstream's backoff record store.
+/// Per-Job memory of the controller: the failure backoff (upstream's backoff record
+/// store) and the pods already moved into the counters, so a stale cache that still shows
+/// such a pod with its finalizer never gets it counted twice.
 #[derive(Default)]
 pub struct Backoffs {
     inner: Mutex<HashMap<String, (u32, jiff::Timestamp)>>,
+    counted: Mutex<HashMap<String, std::collections::HashSet<String>>>,
 }
 
 impl Backoffs {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u32, jiff::Timestamp)>> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn counted(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, std::collections::HashSet<String>>> {
+        self.counted.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -221,8 +230,10 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
     let Some(job) = ctx.jobs.get(&key) else {
         ctx.expectations(Kind::Job).delete(&key);
         ctx.job_backoffs.lock().remove(&key);
-        return Ok(None);
+        ctx.job_backoffs.counted().remove(&key);
+        return release_orphans(&ctx, &key, None).await.map(|_| None);
     };
+    release_orphans(&ctx, &key, job.metadata.uid.as_deref()).await?;
     let spec = job.spec.clone().unwrap_or_default();
     let ns = job.namespace().unwrap_or_default();
     let name = job.name_any();
@@ -246,6 +257,17 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
     })
     .await?;
 
+    if job.metadata.deletion_timestamp.is_some() {
+        // Being deleted: its pods must not keep the finalizer.
+        release(&pods_api, owned.iter().filter(|p| has_finalizer(p))).await?;
+        return Ok(None);
+    }
+    let counted_before: std::collections::HashSet<String> = ctx
+        .job_backoffs
+        .counted()
+        .get(&key)
+        .cloned()
+        .unwrap_or_default();
     let indexed = spec.completion_mode.as_deref() == Some("Indexed");
     let completions = spec.completions;
     let parallelism = spec.parallelism.unwrap_or(1);
@@ -305,6 +327,13 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
             continue;
         }
         let puid = p.metadata.uid.clone().unwrap_or_default();
+        if counted_before.contains(&puid) {
+            // Counted already; the cache has not caught up with its finalizer removal.
+            if is_succeeded(p) || is_failed(p) {
+                to_release.push(p.clone());
+            }
+            continue;
+        }
         if is_succeeded(p) {
             if !unc_s.contains(&puid) {
                 unc_s.insert(puid);
@@ -341,33 +370,12 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
     uncounted.succeeded = Some(unc_s.iter().cloned().collect());
     uncounted.failed = Some(unc_f.iter().cloned().collect());
     st.uncounted_terminated_pods = Some(uncounted.clone());
+    let mut rv = job.resource_version();
     if serde_json::to_value(&st).ok() != serde_json::to_value(&old_st).ok() {
-        st = write_status(&api, &job, st).await?;
+        (st, rv) = write_status(&api, &job, rv, st).await?;
     }
     // 2. Release their finalizers, 3. move them into the counters.
-    for p in &to_release {
-        let finalizers: Vec<String> = p
-            .metadata
-            .finalizers
-            .iter()
-            .flatten()
-            .filter(|f| *f != TRACKING_FINALIZER)
-            .cloned()
-            .collect();
-        let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": p.resource_version()}});
-        match pods_api
-            .patch(
-                &p.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    release(&pods_api, to_release.iter()).await?;
     let released: BTreeSet<String> = to_release
         .iter()
         .filter_map(|p| p.metadata.uid.clone())
@@ -379,9 +387,11 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
     };
     let mut succeeded = st.succeeded.unwrap_or(0);
     let mut failed = st.failed.unwrap_or(0);
+    let mut newly_counted = Vec::new();
     for u in unc_s.clone() {
         if !still_held(&u) {
             unc_s.remove(&u);
+            newly_counted.push(u.clone());
             succeeded += 1;
             if indexed
                 && let Some(i) = owned
@@ -396,6 +406,7 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
     for u in unc_f.clone() {
         if !still_held(&u) {
             unc_f.remove(&u);
+            newly_counted.push(u);
             failed += 1;
         }
     }
@@ -585,7 +596,14 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
         }
     }
     if serde_json::to_value(&st).ok() != serde_json::to_value(&job.status).ok() {
-        write_status(&api, &job, st).await?;
+        write_status(&api, &job, rv, st).await?;
+    }
+    if !newly_counted.is_empty() {
+        ctx.job_backoffs
+            .counted()
+            .entry(key.clone())
+            .or_default()
+            .extend(newly_counted);
     }
     if let Some(e) = manage_err {
         return Err(e);
@@ -593,7 +611,94 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
     Ok(requeue)
 }
 
-async fn write_status(api: &Api<Job>, job: &Job, st: JobStatus) -> Result<JobStatus, Error> {
+/// Removes the tracking finalizer from pods whose Job (named by `key`) is gone, so they
+/// can be deleted (upstream does this for orphaned pods too).
+async fn release_orphans(ctx: &Ctx, key: &str, live_uid: Option<&str>) -> Result<(), Error> {
+    let Some((ns, name)) = key.split_once('/') else {
+        return Ok(());
+    };
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    for p in ctx.pods_in(ns) {
+        let orphaned = crate::ownership::controller_of(p.as_ref())
+            .is_some_and(|r| r.kind == "Job" && r.name == name && Some(r.uid.as_str()) != live_uid);
+        if !orphaned || !has_finalizer(&p) {
+            continue;
+        }
+        let finalizers: Vec<String> = p
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .filter(|f| *f != TRACKING_FINALIZER)
+            .cloned()
+            .collect();
+        let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": p.resource_version()}});
+        match api
+            .patch(
+                &p.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Whether `pod` holds the tracking finalizer for a Job that no longer exists.
+pub fn orphaned_job_pod(ctx: &Ctx, pod: &Pod) -> Option<String> {
+    let r = crate::ownership::controller_of(pod)?;
+    if r.kind != "Job" || !has_finalizer(pod) {
+        return None;
+    }
+    let key = format!("{}/{}", pod.namespace().unwrap_or_default(), r.name);
+    let live = ctx
+        .jobs
+        .get(&key)
+        .is_some_and(|j| j.metadata.uid.as_deref() == Some(r.uid.as_str()));
+    (!live).then_some(key)
+}
+
+/// Removes the tracking finalizer from `pods` (guarded by their resourceVersion).
+async fn release(api: &Api<Pod>, pods: impl Iterator<Item = &Arc<Pod>>) -> Result<(), Error> {
+    for p in pods {
+        let finalizers: Vec<String> = p
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .filter(|f| *f != TRACKING_FINALIZER)
+            .cloned()
+            .collect();
+        let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": p.resource_version()}});
+        match api
+            .patch(
+                &p.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Writes the status as a merge patch guarded by `rv` (the Job as this sync read it), so a
+/// sync from a stale cache fails with a conflict instead of undoing newer counts.
+async fn write_status(
+    api: &Api<Job>,
+    job: &Job,
+    rv: Option<String>,
+    st: JobStatus,
+) -> Result<(JobStatus, Option<String>), Error> {
     // A merge patch: absent fields must be sent as null to be cleared.
     let mut v = serde_json::to_value(&st).unwrap_or_default();
     if let Some(o) = v.as_object_mut() {
@@ -608,7 +713,7 @@ async fn write_status(api: &Api<Job>, job: &Job, st: JobStatus) -> Result<JobSta
             o.entry(k).or_insert(serde_json::Value::Null);
         }
     }
-    let patch = json!({ "status": v });
+    let patch = json!({ "metadata": {"resourceVersion": rv}, "status": v });
     let j = api
         .patch_status(
             &job.name_any(),
@@ -616,7 +721,8 @@ async fn write_status(api: &Api<Job>, job: &Job, st: JobStatus) -> Result<JobSta
             &Patch::Merge(&patch),
         )
         .await?;
-    Ok(j.status.unwrap_or(st))
+    let rv = j.resource_version();
+    Ok((j.status.unwrap_or(st), rv))
 }
 
 async fn delete_pods(ctx: &Ctx, job: &Job, key: &str, victims: Vec<Arc<Pod>>) -> Result<(), Error> {

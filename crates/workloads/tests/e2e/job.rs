@@ -270,6 +270,33 @@ async fn failure_policy_suspend_and_deadline() {
     // activeDeadlineSeconds: running pods are stopped and the job fails.
     let j = job("slow", json!({"activeDeadlineSeconds": 1}), json!({}));
     api.create(&PostParams::default(), &j).await.unwrap();
+    // A deleted Job's pods do not keep its tracking finalizer.
+    let j = job("gone", json!({}), json!({}));
+    api.create(&PostParams::default(), &j).await.unwrap();
+    let pod = eventually("running pod", 30, async || {
+        job_pods(&c, "gone").await.into_iter().find(|p| {
+            p.metadata
+                .finalizers
+                .as_ref()
+                .is_some_and(|f| f.iter().any(|f| f == "batch.kubernetes.io/job-tracking"))
+        })
+    })
+    .await;
+    api.delete("gone", &kube::api::DeleteParams::background())
+        .await
+        .unwrap();
+    let pods_api: Api<Pod> = Api::namespaced(c.client.clone(), "default");
+    let pname = pod.metadata.name.clone().unwrap();
+    eventually("finalizer released", 30, async || {
+        let p = pods_api.get(&pname).await.ok()?;
+        p.metadata
+            .finalizers
+            .as_ref()
+            .is_none_or(|f| f.is_empty())
+            .then_some(())
+    })
+    .await;
+
     let failed = eventually("deadline", 60, async || {
         cond(&api.get("slow").await.ok()?, "Failed")
     })

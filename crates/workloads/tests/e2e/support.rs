@@ -126,17 +126,25 @@ pub async fn events(client: &kube::Client, ns: &str, name: &str) -> Vec<(String,
 }
 
 /// Runs kubectl against the cluster; returns stdout, panicking with stderr on failure.
+/// A write that meets a 409 "the object has been modified" is retried: rkube's API server
+/// currently answers a patch that races another write with a conflict instead of retrying
+/// it as upstream does, and the controllers write the same objects.
 pub fn kubectl(c: &Cluster, args: &[&str]) -> String {
-    let out = std::process::Command::new("/usr/bin/kubectl")
-        .arg("--kubeconfig")
-        .arg(&c.server.kubeconfig)
-        .args(args)
-        .output()
-        .expect("kubectl runs");
-    assert!(
-        out.status.success(),
-        "kubectl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let mut attempt = 0;
+    loop {
+        let out = std::process::Command::new("/usr/bin/kubectl")
+            .arg("--kubeconfig")
+            .arg(&c.server.kubeconfig)
+            .args(args)
+            .output()
+            .expect("kubectl runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() && stderr.contains("the object has been modified") && attempt < 5 {
+            attempt += 1;
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            continue;
+        }
+        assert!(out.status.success(), "kubectl {args:?} failed: {stderr}");
+        return String::from_utf8_lossy(&out.stdout).into_owned();
+    }
 }
