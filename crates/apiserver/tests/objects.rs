@@ -139,6 +139,57 @@ async fn crud_and_optimistic_concurrency() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_patches_are_reapplied_unless_they_name_a_version() {
+    let server = TestServer::start().await;
+    let client = client(&server).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    let created = cms
+        .create(&PostParams::default(), &cm("race", json!({})))
+        .await
+        .unwrap();
+    // Concurrent patches without a version all land: each one that loses the race to
+    // the store is applied again to the newer object, as upstream does.
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let cms = cms.clone();
+        tasks.push(tokio::spawn(async move {
+            cms.patch(
+                "race",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"data": {format!("k{i}"): "v"}})),
+            )
+            .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().expect("every patch applies");
+    }
+    let data = cms.get("race").await.unwrap().data.unwrap();
+    assert_eq!(data.len(), 16, "{data:?}");
+    // A patch that names the version it was made against is conditional on it.
+    let stale = created.metadata.resource_version.clone().unwrap();
+    let e = api_error(
+        cms.patch(
+            "race",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"resourceVersion": stale}, "data": {"x": "y"}})),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!((e.code, e.reason.as_str()), (409, "Conflict"));
+    let current = cms.get("race").await.unwrap();
+    let rv = current.metadata.resource_version.clone().unwrap();
+    cms.patch(
+        "race",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"resourceVersion": rv}, "data": {"x": "y"}})),
+    )
+    .await
+    .expect("a patch naming the current version applies");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generation_and_status_isolation() {
     let s = TestServer::start().await;
     let client = client(&s).await;

@@ -387,7 +387,17 @@ pub async fn update_object(
         }
         meta::set(&mut new, "name", name.clone());
         settle_namespace(ctx, &mut new)?;
-        let precondition = meta::resource_version(&new).map(String::from);
+        // A PUT is conditional when its object carries a version. A patch is conditional
+        // only when it sets a version of its own: the one it carried over from the object
+        // it was applied to is not a precondition, and such a patch is applied again to the
+        // newer object when another write got there first (as upstream does). A patch that
+        // named the old version fails on that second round.
+        let precondition = match &change {
+            Change::Replace(_) => meta::resource_version(&new).map(String::from),
+            Change::Derive(_) => meta::resource_version(&new)
+                .filter(|rv| Some(*rv) != meta::resource_version(&served_old))
+                .map(String::from),
+        };
         if let Some(rv) = &precondition
             && *rv != kv.mod_revision.to_string()
         {
