@@ -112,6 +112,8 @@ pub(crate) async fn start_server(rkube: &Path, data: &Path) -> Result<(ServerPro
                 "--bind-address",
                 "127.0.0.1",
                 "--disable-agent",
+                "--disable-scheduler",
+                "--disable-controller-manager",
                 "--https-listen-port",
             ])
             .arg(port.to_string())

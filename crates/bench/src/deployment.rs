@@ -1,8 +1,8 @@
 //! `rkube bench deployment`: a Deployment of many replicas from apply to all pods Ready on
-//! hollow nodes. A real `rkube server` (API only), `rkube agent --fake --nodes N` and the
-//! workload controllers in their own process (`rkube bench deployment --controllers-only`,
-//! so their RSS is theirs alone) run as children; the pods are bound by rkube-workloads'
-//! test-only binder inside the benchmark process until rkube's scheduler is merged.
+//! hollow nodes. A real `rkube server` (API only), `rkube agent --fake --nodes N`,
+//! `rkube scheduler` and the workload controllers in their own process
+//! (`rkube bench deployment --controllers-only`, so their RSS is theirs alone) run as
+//! children.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -70,6 +70,8 @@ pub async fn run(opts: &Options) -> Result<Report> {
             "110",
             "--cluster-cidr",
             "10.0.0.0/8",
+            // No controller manager's node IPAM runs here.
+            "--assign-pod-cidrs",
         ],
         &kubeconfig,
     )?;
@@ -78,7 +80,7 @@ pub async fn run(opts: &Options) -> Result<Report> {
         &["bench", "deployment", "--controllers-only"],
         &kubeconfig,
     )?;
-    let binder = tokio::spawn(rkube_workloads::testing::TestBinder::run(client.clone()));
+    let scheduler = spawn(&opts.rkube, &["scheduler"], &kubeconfig)?;
 
     let nodes: Api<Node> = Api::all(client.clone());
     let started = Instant::now();
@@ -176,10 +178,14 @@ pub async fn run(opts: &Options) -> Result<Report> {
     );
     report.add("agent RSS (MiB)", format!("{:.1}", rss_mib(agent.0.id())));
     report.add(
+        "scheduler RSS (MiB)",
+        format!("{:.1}", rss_mib(scheduler.0.id())),
+    );
+    report.add(
         "server RSS (MiB)",
         format!("{:.1}", rss_mib(server.child.id())),
     );
-    binder.abort();
+    drop(scheduler);
     drop(controllers);
     drop(agent);
     drop(server);

@@ -132,6 +132,7 @@ async fn start_server(opts: &Options, dir: &Path) -> Result<(Proc, PathBuf, kube
             "127.0.0.1",
             "--disable-agent",
             "--disable-scheduler",
+            "--disable-controller-manager",
             "--https-listen-port",
             &port,
             "--data-dir",
