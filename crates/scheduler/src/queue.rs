@@ -25,6 +25,8 @@ pub const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// The longest a pod stays parked as unschedulable without an event.
 pub const MAX_UNSCHEDULABLE: Duration = Duration::from_secs(300);
+/// How often parked pods are checked against [`MAX_UNSCHEDULABLE`] (upstream: 30 s).
+const UNSCHEDULABLE_FLUSH_PERIOD: Duration = Duration::from_secs(30);
 
 /// A cluster change that may make parked pods schedulable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,6 +133,7 @@ struct Inner {
     scheduling_cycle: u64,
     move_request_cycle: u64,
     closed: bool,
+    last_flush: Option<Instant>,
 }
 
 impl Inner {
@@ -285,7 +288,6 @@ impl SchedulingQueue {
 
     /// Waits for the next pod to try; `None` once closed.
     pub async fn pop(&self) -> Option<QueuedPod> {
-        let mut last_flush = Instant::now();
         loop {
             let notified = self.notify.notified();
             let wake = {
@@ -295,9 +297,10 @@ impl SchedulingQueue {
                 }
                 let now = Instant::now();
                 q.flush_backoff(now);
-                if now.duration_since(last_flush) >= Duration::from_secs(30) {
+                let last_flush = *q.last_flush.get_or_insert(now);
+                if now.duration_since(last_flush) >= UNSCHEDULABLE_FLUSH_PERIOD {
                     q.flush_unschedulable(now);
-                    last_flush = now;
+                    q.last_flush = Some(now);
                 }
                 while let Some(item) = q.active.pop() {
                     let valid = q
@@ -318,7 +321,7 @@ impl SchedulingQueue {
                     return Some(e.pod.clone());
                 }
                 let next_backoff = q.backoff.keys().next().map(|(t, _)| *t);
-                let next_flush = last_flush + Duration::from_secs(30);
+                let next_flush = q.last_flush.unwrap_or(now) + UNSCHEDULABLE_FLUSH_PERIOD;
                 next_backoff.map_or(next_flush, |t| t.min(next_flush))
             };
             tokio::select! {
