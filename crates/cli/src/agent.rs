@@ -106,7 +106,7 @@ fn identities(args: &AgentArgs) -> Result<Vec<NodeIdentity>> {
         );
     }
     let available = 1u64 << (mask - cluster.prefix);
-    if u64::from(args.nodes) > available {
+    if args.assign_pod_cidrs && u64::from(args.nodes) > available {
         bail!(
             "--cluster-cidr {cluster} holds {available} /{mask} node ranges, fewer than \
              --nodes {}; give a larger range (for example --cluster-cidr 10.0.0.0/8)",
@@ -235,7 +235,7 @@ mod tests {
 
     #[test]
     fn bad_flags_are_clear_errors() {
-        let err = identities(&parse(&["--nodes", "300"]))
+        let err = identities(&parse(&["--nodes", "300", "--assign-pod-cidrs"]))
             .unwrap_err()
             .to_string();
         assert!(err.contains("holds 256 /24 node ranges"), "{err}");

@@ -253,6 +253,15 @@ async fn delete_content(client: &kube::Client, ns: &str, discovery: &Discovery) 
             }
             let label = format!("{}.{}", ar.plural, ar.group);
             let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+            // One request for the lot where the resource allows it.
+            if caps.supports_operation(verbs::DELETE_COLLECTION)
+                && let Err(e) = api
+                    .delete_collection(&DeleteParams::background(), &ListParams::default())
+                    .await
+                && !is_not_found(&e)
+            {
+                remaining.failures.push(format!("{label}: {e}"));
+            }
             let listed = match api.list(&ListParams::default()).await {
                 Ok(l) => l.items,
                 Err(e) => {

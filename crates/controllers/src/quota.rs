@@ -181,17 +181,14 @@ async fn reconcile(
         .map(|(k, v)| (k.clone(), K8sQuantity(v.canonical())))
         .collect();
     let status = quota.status.clone().unwrap_or_default();
+    // Equal when every amount is the same number, however it is written.
     let same = |a: &Option<BTreeMap<String, K8sQuantity>>, b: &BTreeMap<String, K8sQuantity>| {
+        let nanos = |q: &K8sQuantity| Quantity::parse(&q.0).map(|q| q.nanos()).ok();
         let a = a.clone().unwrap_or_default();
         a.len() == b.len()
             && a.iter().all(|(k, v)| {
-                b.get(k).is_some_and(|w| {
-                    Quantity::parse(&v.0).ok() == Quantity::parse(&w.0).ok()
-                        || Quantity::parse(&v.0)
-                            .ok()
-                            .zip(Quantity::parse(&w.0).ok())
-                            .is_some_and(|(x, y)| x.nanos() == y.nanos())
-                })
+                b.get(k)
+                    .is_some_and(|w| nanos(v).is_some() && nanos(v) == nanos(w))
             })
     };
     if same(&status.hard, &hard_status) && same(&status.used, &used) {

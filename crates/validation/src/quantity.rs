@@ -172,19 +172,28 @@ impl Quantity {
         }
     }
 
-    /// The sum, in `self`'s format (upstream's `Add`), saturating at the representable range.
+    /// The sum, in `self`'s format — `other`'s when `self` is zero — as upstream's `Add`
+    /// does, saturating at the representable range.
     pub fn add(&self, other: &Quantity) -> Quantity {
         Quantity {
             nanos: self.nanos.saturating_add(other.nanos).clamp(-LIMIT, LIMIT),
-            format: self.format,
+            format: if self.nanos == 0 {
+                other.format
+            } else {
+                self.format
+            },
         }
     }
 
-    /// The difference, in `self`'s format (upstream's `Sub`).
+    /// The difference, formatted as [`Quantity::add`] formats.
     pub fn sub(&self, other: &Quantity) -> Quantity {
         Quantity {
             nanos: self.nanos.saturating_sub(other.nanos).clamp(-LIMIT, LIMIT),
-            format: self.format,
+            format: if self.nanos == 0 {
+                other.format
+            } else {
+                self.format
+            },
         }
     }
 

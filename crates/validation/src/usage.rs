@@ -294,6 +294,9 @@ mod tests {
         assert_eq!(u["cpu"].canonical(), "1");
         assert_eq!(u["requests.memory"].canonical(), "64Mi");
         assert_eq!(u["limits.cpu"].canonical(), "200m");
+        // Adding to a zero keeps the added amount's suffix family (upstream's Add).
+        let zero = Quantity::parse("0").unwrap();
+        assert_eq!(zero.add(&u["requests.memory"]).canonical(), "64Mi");
         let mut done = pod.clone();
         done["status"]["phase"] = json!("Succeeded");
         assert!(object_usage("", "pods", &done).is_empty());
