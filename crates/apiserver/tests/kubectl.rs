@@ -240,6 +240,26 @@ async fn apply_three_rounds_diff_and_server_side() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_string_data_is_folded_into_data() {
+    let s = TestServer::start().await;
+    let kc = s.kubeconfig.clone();
+    blocking(move || {
+        // kubectl validates strictly: stringData is a known field, folded into data.
+        let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  user: admin\ndata:\n  other: b3RoZXI=\n";
+        assert_eq!(k_in(&kc, &["apply", "-f", "-"], secret).ok().trim(), "secret/creds created");
+        let got: serde_json::Value =
+            serde_json::from_str(&k(&kc, &["get", "secret", "creds", "-o", "json"]).ok()).unwrap();
+        assert_eq!(got["data"]["user"], "YWRtaW4=");
+        assert_eq!(got["data"]["other"], "b3RoZXI=");
+        assert!(got.get("stringData").is_none(), "{got}");
+        let bad = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bad\nstringDatum:\n  a: b\n";
+        let err = k_in(&kc, &["create", "-f", "-"], bad).fails();
+        assert!(err.contains("unknown field \"stringDatum\""), "{err}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn label_annotate_scale_patch_edit() {
     let s = TestServer::start().await;
     let kc = s.kubeconfig.clone();

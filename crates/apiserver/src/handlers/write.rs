@@ -52,6 +52,10 @@ pub fn field_validation(ctx: &Ctx) -> Result<FieldValidation, ApiError> {
     }
 }
 
+/// Top-level fields that decoding consumes (upstream's conversion folds a Secret's
+/// `stringData` into `data`): present in the type, absent from the decoded object.
+const CONSUMED_ON_DECODE: &[(&str, &str, &str)] = &[("", "Secret", "stringData")];
+
 /// Checks a decoded object against the served type: kind and version, wrong JSON types,
 /// unknown fields and the `duplicates` the decoder found (per `fieldValidation`). Returns
 /// the pruned object (served version) and warnings.
@@ -121,7 +125,17 @@ pub fn check_object_with(
             })?;
         }
     }
-    let unknown = typed::dropped_fields(&input, &out);
+    // Fields the kind's decoding folds into others are known, though gone from `out`.
+    let mut compared = input;
+    for (group, kind, field) in CONSUMED_ON_DECODE {
+        if r.group == *group
+            && r.kind == *kind
+            && let Some(m) = compared.as_object_mut()
+        {
+            m.remove(*field);
+        }
+    }
+    let unknown = typed::dropped_fields(&compared, &out);
     let mut warnings = Vec::new();
     if !unknown.is_empty() || !duplicates.is_empty() {
         let listed: Vec<String> = unknown
