@@ -36,6 +36,12 @@ pub struct ResInfo {
     pub namespaced: bool,
 }
 
+/// What [`Collector::decide`] concluded about a dependent.
+enum Decision {
+    Keep,
+    Delete(DeleteParams),
+}
+
 /// One object in the graph.
 #[derive(Debug, Clone)]
 struct Node {
@@ -206,6 +212,51 @@ impl Collector {
         if node.owners.is_empty() {
             return Ok(());
         }
+        let api = self.api_for(&node.res, node.namespace.as_deref());
+        let mut node = node;
+        let mut checked_live = false;
+        loop {
+            match self.decide(uid, &node, &api).await? {
+                Decision::Keep => return Ok(()),
+                Decision::Delete(dp) if checked_live => {
+                    tracing::debug!(name = %node.name, kind = %node.res.api.kind, "garbage collecting");
+                    return match api.delete(&node.name, &dp).await {
+                        Ok(_) => Ok(()),
+                        Err(e) if is_not_found(&e) || is_conflict(&e) => Ok(()),
+                        Err(e) => Err(e.into()),
+                    };
+                }
+                Decision::Delete(_) => {
+                    // The cache may lag behind a change to the dependent's owners (an
+                    // orphaning owner removes itself from them just before it goes): the
+                    // decision to delete is made again on the live object, as upstream's
+                    // collector does.
+                    checked_live = true;
+                    let live = match api.get(&node.name).await {
+                        Ok(o) => o,
+                        Err(e) if is_not_found(&e) => return Ok(()),
+                        Err(e) => return Err(e.into()),
+                    };
+                    if live.metadata.uid.as_deref() != Some(uid) {
+                        return Ok(());
+                    }
+                    node.owners = live.metadata.owner_references.unwrap_or_default();
+                    node.finalizers = live.metadata.finalizers.unwrap_or_default();
+                    if node.owners.is_empty() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a dependent (not being deleted) goes, judged by its owners in `node`.
+    async fn decide(
+        &self,
+        uid: &str,
+        node: &Node,
+        api: &Api<DynamicObject>,
+    ) -> Result<Decision, Error> {
         let mut solid = 0;
         let mut gone = Vec::new();
         let mut waiting = 0;
@@ -219,7 +270,6 @@ impl Collector {
                 OwnerState::Gone => gone.push(owner.uid.clone()),
             }
         }
-        let api = self.api_for(&node.res, node.namespace.as_deref());
         if solid > 0 {
             if !gone.is_empty() {
                 let kept: Vec<&OwnerReference> = node
@@ -227,9 +277,9 @@ impl Collector {
                     .iter()
                     .filter(|o| !gone.contains(&o.uid))
                     .collect();
-                self.patch_owners(&api, &node.name, &kept).await?;
+                self.patch_owners(api, &node.name, &kept).await?;
             }
-            return Ok(());
+            return Ok(Decision::Keep);
         }
         let policy = if waiting > 0 {
             Some(kube::api::PropagationPolicy::Foreground)
@@ -250,12 +300,7 @@ impl Collector {
             }),
             ..Default::default()
         };
-        tracing::debug!(name = %node.name, kind = %node.res.api.kind, "garbage collecting");
-        match api.delete(&node.name, &dp).await {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) || is_conflict(&e) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        Ok(Decision::Delete(dp))
     }
 
     async fn owner_state(
