@@ -7,7 +7,7 @@
 //! the delay from an update to its delivery to 1,000 watchers; RSS with 10,000 pods stored.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -18,6 +18,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 use serde_json::json;
 
+use crate::process::{Proc, client, cpu_time, rss_mib};
 use crate::stats::Latencies;
 use crate::store::Report;
 
@@ -33,64 +34,11 @@ pub struct Options {
     pub dir: PathBuf,
 }
 
-/// A `rkube server` process, killed when dropped.
+/// A `rkube server` process, stopped when dropped.
 pub(crate) struct ServerProcess {
-    pub(crate) child: Child,
+    pub(crate) child: Proc,
     pub(crate) kubeconfig: PathBuf,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// CPU time (user + system) the process has used so far, from `/proc/PID/stat`.
-fn cpu_time(pid: u32) -> Duration {
-    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            // Fields after the command (which may contain spaces) start after the last ')'.
-            let rest = s.rsplit_once(')')?.1;
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            // utime and stime are fields 14 and 15 of the line, 12 and 13 after the ')'.
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-        })
-        .unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Duration::from_micros(ticks * 1_000_000 / hz)
-}
-
-pub(crate) fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
-
-pub(crate) async fn client(kubeconfig: &Path) -> Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
-    let mut config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-    config.default_retry = false;
-    Ok(kube::Client::try_from(config)?)
 }
 
 /// Starts the server and returns it with the time until `/readyz` passed.
@@ -125,7 +73,7 @@ pub(crate) async fn start_server(rkube: &Path, data: &Path) -> Result<(ServerPro
             .spawn()
             .context("starting rkube server")?;
         let mut proc = ServerProcess {
-            child,
+            child: Proc::new(child),
             kubeconfig: kubeconfig.clone(),
             _dir: tempfile::tempdir()?,
         };

@@ -5,7 +5,7 @@
 //! children.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -15,7 +15,8 @@ use kube::Api;
 use kube::api::PostParams;
 use serde_json::json;
 
-use crate::api::{client, rss_mib, start_server};
+use crate::api::start_server;
+use crate::process::{Proc, client, rss_mib};
 use crate::store::{Backend, Report};
 
 pub struct Options {
@@ -24,16 +25,6 @@ pub struct Options {
     pub nodes: usize,
     pub replicas: i32,
     pub dir: PathBuf,
-}
-
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn spawn(rkube: &Path, args: &[&str], kubeconfig: &Path) -> Result<Proc> {
@@ -46,7 +37,7 @@ fn spawn(rkube: &Path, args: &[&str], kubeconfig: &Path) -> Result<Proc> {
         .stderr(Stdio::null())
         .spawn()
         .with_context(|| format!("starting rkube {args:?}"))?;
-    Ok(Proc(child))
+    Ok(Proc::new(child))
 }
 
 /// Runs the benchmark and returns its figures.
@@ -112,7 +103,7 @@ pub async fn run(opts: &Options) -> Result<Report> {
     }
     // Let the controllers' informers settle.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let idle = rss_mib(controllers.0.id());
+    let idle = rss_mib(controllers.id());
     report.add("workload controllers RSS, idle (MiB)", format!("{idle:.1}"));
 
     let api: Api<Deployment> = Api::namespaced(client.clone(), "default");
@@ -134,7 +125,7 @@ pub async fn run(opts: &Options) -> Result<Report> {
     let mut peak = idle;
     let mut half = None;
     loop {
-        peak = peak.max(rss_mib(controllers.0.id()));
+        peak = peak.max(rss_mib(controllers.id()));
         let st = api.get("bench").await?.status.unwrap_or_default();
         let ready = st.ready_replicas.unwrap_or(0);
         if half.is_none() && ready >= opts.replicas / 2 {
@@ -174,12 +165,12 @@ pub async fn run(opts: &Options) -> Result<Report> {
             "workload controllers RSS, settled with {} pods (MiB)",
             opts.replicas
         ),
-        format!("{:.1}", rss_mib(controllers.0.id())),
+        format!("{:.1}", rss_mib(controllers.id())),
     );
-    report.add("agent RSS (MiB)", format!("{:.1}", rss_mib(agent.0.id())));
+    report.add("agent RSS (MiB)", format!("{:.1}", rss_mib(agent.id())));
     report.add(
         "scheduler RSS (MiB)",
-        format!("{:.1}", rss_mib(scheduler.0.id())),
+        format!("{:.1}", rss_mib(scheduler.id())),
     );
     report.add(
         "server RSS (MiB)",

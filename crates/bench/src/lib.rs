@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod deployment;
+mod process;
 pub mod runtime;
 pub mod scheduler;
 pub mod stats;

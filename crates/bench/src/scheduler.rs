@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -21,6 +21,8 @@ use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::watcher;
 use serde_json::json;
+
+use crate::process::{Proc, client, cpu_time, status_mib};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -51,62 +53,6 @@ impl Report {
     }
 }
 
-/// A child process, stopped (SIGTERM, then SIGKILL) when dropped.
-struct Proc {
-    child: Child,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn proc_status_mib(pid: u32, field: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
-
-/// User+system CPU seconds of a process.
-fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // Fields after the command (which may hold spaces) start after the last ')'.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the state.
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    (ticks(11) + ticks(12)) / hz.max(1.0)
-}
-
-async fn client(kubeconfig: &Path) -> Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
-    let mut config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-    config.default_retry = false;
-    Ok(kube::Client::try_from(config)?)
-}
-
 fn spawn(rkube: &Path, args: &[&str]) -> Result<Proc> {
     let child = Command::new(rkube)
         .args(args)
@@ -115,7 +61,7 @@ fn spawn(rkube: &Path, args: &[&str]) -> Result<Proc> {
         .stderr(Stdio::inherit())
         .spawn()
         .with_context(|| format!("starting rkube {}", args.first().unwrap_or(&"")))?;
-    Ok(Proc { child })
+    Ok(Proc::new(child))
 }
 
 async fn start_server(opts: &Options, dir: &Path) -> Result<(Proc, PathBuf, kube::Client)> {
@@ -145,7 +91,7 @@ async fn start_server(opts: &Options, dir: &Path) -> Result<(Proc, PathBuf, kube
         if started.elapsed() > Duration::from_secs(60) {
             bail!("rkube server did not become ready in 60 s");
         }
-        if let Ok(Some(status)) = server.child.try_wait() {
+        if let Ok(Some(status)) = server.try_wait() {
             bail!("rkube server exited: {status}");
         }
         if kubeconfig.exists()
@@ -347,8 +293,8 @@ async fn run_variant(opts: &Options, variant: &str) -> Result<Report> {
         &opts.rkube,
         &["scheduler", "--kubeconfig", &kc, "--leader-elect=false"],
     )?;
-    let sched_pid = sched.child.id();
-    let server_pid = server.child.id();
+    let sched_pid = sched.id();
+    let server_pid = server.id();
 
     // Existing pods, scheduled before the measurement.
     let init_done = watch_bound(client.clone(), "init", opts.existing_pods);
@@ -363,7 +309,7 @@ async fn run_variant(opts: &Options, variant: &str) -> Result<Report> {
         .await
         .context("existing pods not bound in 10 minutes")???;
     report.add("existing pods bound", opts.existing_pods.to_string());
-    let rss_before = proc_status_mib(sched_pid, "VmRSS:");
+    let rss_before = status_mib(sched_pid, "VmRSS:");
 
     // Churn: other pods created and deleted while the measured ones are scheduled.
     let stop = Arc::new(AtomicBool::new(false));
@@ -395,7 +341,10 @@ async fn run_variant(opts: &Options, variant: &str) -> Result<Report> {
         None
     };
 
-    let (sched_cpu0, server_cpu0) = (cpu_seconds(sched_pid), cpu_seconds(server_pid));
+    let (sched_cpu0, server_cpu0) = (
+        cpu_time(sched_pid).as_secs_f64(),
+        cpu_time(server_pid).as_secs_f64(),
+    );
     let done = watch_bound(client.clone(), "bench", opts.pods);
     // Let the watch start before the clock does.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -417,8 +366,8 @@ async fn run_variant(opts: &Options, variant: &str) -> Result<Report> {
         let _ = c.await;
     }
     let (sched_cpu, server_cpu) = (
-        cpu_seconds(sched_pid) - sched_cpu0,
-        cpu_seconds(server_pid) - server_cpu0,
+        cpu_time(sched_pid).as_secs_f64() - sched_cpu0,
+        cpu_time(server_pid).as_secs_f64() - server_cpu0,
     );
     report.add(
         "measured pods: first creation to last binding",
@@ -450,13 +399,13 @@ async fn run_variant(opts: &Options, variant: &str) -> Result<Report> {
         "scheduler RSS with the existing pods / after / peak: MiB",
         format!(
             "{rss_before:.0} / {:.0} / {:.0}",
-            proc_status_mib(sched_pid, "VmRSS:"),
-            proc_status_mib(sched_pid, "VmHWM:")
+            status_mib(sched_pid, "VmRSS:"),
+            status_mib(sched_pid, "VmHWM:")
         ),
     );
     report.add(
         "API server RSS after: MiB",
-        format!("{:.0}", proc_status_mib(server_pid, "VmRSS:")),
+        format!("{:.0}", status_mib(server_pid, "VmRSS:")),
     );
     drop(sched);
     drop(server);
