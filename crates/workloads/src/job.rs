@@ -618,35 +618,14 @@ async fn release_orphans(ctx: &Ctx, key: &str, live_uid: Option<&str>) -> Result
         return Ok(());
     };
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-    for p in ctx.pods_in(ns) {
-        let orphaned = crate::ownership::controller_of(p.as_ref())
-            .is_some_and(|r| r.kind == "Job" && r.name == name && Some(r.uid.as_str()) != live_uid);
-        if !orphaned || !has_finalizer(&p) {
-            continue;
-        }
-        let finalizers: Vec<String> = p
-            .metadata
-            .finalizers
-            .iter()
-            .flatten()
-            .filter(|f| *f != TRACKING_FINALIZER)
-            .cloned()
-            .collect();
-        let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": p.resource_version()}});
-        match api
-            .patch(
-                &p.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
+    let pods = ctx.pods_in(ns);
+    let orphaned = pods.iter().filter(|p| {
+        has_finalizer(p)
+            && crate::ownership::controller_of(p.as_ref()).is_some_and(|r| {
+                r.kind == "Job" && r.name == name && Some(r.uid.as_str()) != live_uid
+            })
+    });
+    release(&api, orphaned).await
 }
 
 /// Whether `pod` holds the tracking finalizer for a Job that no longer exists.
