@@ -2,44 +2,15 @@
 //! kube-system/kube-scheduler Lease, schedules a pod created with kubectl onto hollow nodes
 //! from `rkube agent --fake`, where it runs; bad flags are clear errors.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::process::{Command, Stdio};
+
+use common::{Proc, RKUBE, until};
 use rkube_apiserver::testing::TestServer;
 
-const RKUBE: &str = env!("CARGO_BIN_EXE_rkube");
-
-/// Kills the child when the test ends, passed or failed.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn kubectl(s: &TestServer, args: &[&str]) -> (bool, String) {
-    let out = Command::new("/usr/bin/kubectl")
-        .args(args)
-        .env("KUBECONFIG", &s.kubeconfig)
-        .output()
-        .expect("kubectl runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
-async fn until(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    common::kubectl(s, args, None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
