@@ -63,9 +63,24 @@ pub async fn run(client: kube::Client, shared: Arc<Shared>, resync: Duration) {
     shared
         .pods
         .index(BY_NAMESPACE, |p: &Pod| vec![base::ns_of(p)]);
+    // Creates are charged by the API server's admission as they happen; the controller
+    // recounts when usage is released — a pod deleted or finished — as upstream's
+    // replenishment does (and on the periodic resync). Recounting on every pod change would
+    // race the charges of creates its cache has not seen yet, and undo them.
     shared.pods.on_change(move |c: &Change<Pod>| {
-        for k in qs.index_keys(BY_NAMESPACE, &base::ns_of(c.object().as_ref())) {
-            q.add(k);
+        let released = match c {
+            Change::Added(_) => false,
+            Change::Deleted(_) => true,
+            Change::Updated { old, new } => {
+                (terminal(new) && !terminal(old))
+                    || (new.metadata.deletion_timestamp.is_some()
+                        && old.metadata.deletion_timestamp.is_none())
+            }
+        };
+        if released {
+            for k in qs.index_keys(BY_NAMESPACE, &base::ns_of(c.object().as_ref())) {
+                q.add(k);
+            }
         }
     });
     let pods = shared.pods.store();
@@ -92,6 +107,14 @@ pub async fn run(client: kube::Client, shared: Arc<Shared>, resync: Duration) {
         }
     });
     tasks.join().await;
+}
+
+/// A pod whose containers no longer run (it uses no compute quota).
+fn terminal(p: &Pod) -> bool {
+    matches!(
+        p.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    )
 }
 
 async fn api_resource(

@@ -248,13 +248,19 @@ async fn cascading_deletion_background_foreground_and_orphan() {
     create_ns(&c.client, "gc").await;
     let cms: Api<ConfigMap> = Api::namespaced(c.client.clone(), "gc");
     let secrets: Api<Secret> = Api::namespaced(c.client.clone(), "gc");
+    // Removes the test's finalizer; read-modify-write again when the garbage collector
+    // changed the object in between (as any client must).
     let release = async |name: &str| {
-        let mut s = secrets.get(name).await.unwrap();
-        s.metadata.finalizers = None;
-        secrets
-            .replace(name, &PostParams::default(), &s)
-            .await
-            .unwrap();
+        for _ in 0..10 {
+            let mut s = secrets.get(name).await.unwrap();
+            s.metadata.finalizers = None;
+            match secrets.replace(name, &PostParams::default(), &s).await {
+                Ok(_) => return,
+                Err(kube::Error::Api(e)) if e.code == 409 => continue,
+                Err(e) => panic!("releasing {name}: {e}"),
+            }
+        }
+        panic!("releasing {name}: conflicts on every attempt");
     };
     let gone = async |api: &Api<Secret>, name: &str| {
         api.get_opt(name)

@@ -39,7 +39,7 @@ pub fn test_config(ca: &str) -> ControllersConfig {
         node_monitor_grace_period: Duration::from_secs(4),
         node_monitor_period: Duration::from_millis(500),
         pod_gc_period: Duration::from_secs(1),
-        quota_resync_period: Duration::from_secs(1),
+        quota_resync_period: Duration::from_secs(10),
         discovery_period: Duration::from_secs(5),
         ..Default::default()
     }
