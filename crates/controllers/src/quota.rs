@@ -54,8 +54,20 @@ pub async fn run(client: kube::Client, shared: Arc<Shared>, resync: Duration) {
     .with_transform(strip_managed_fields)
     .with_index(BY_NAMESPACE, |q: &ResourceQuota| vec![base::ns_of(q)]);
     let quotas = quotas_informer.store();
+    // As upstream: a quota is recounted when it is new or its spec changed, not when only
+    // its usage did — usage changes are mostly the API server charging creates, which a
+    // recount from a pod cache that has not seen those pods yet would undo.
     let quotas_informer = quotas_informer.on_change(move |c: &Change<ResourceQuota>| {
-        if !matches!(c, Change::Deleted(_)) {
+        let recount = match c {
+            Change::Added(_) => true,
+            Change::Deleted(_) => false,
+            Change::Updated { old, new } => {
+                let hard = |q: &ResourceQuota| q.spec.as_ref().and_then(|s| s.hard.clone());
+                hard(old) != hard(new)
+                    || new.status.as_ref().and_then(|s| s.hard.clone()) != hard(new)
+            }
+        };
+        if recount {
             q.add(key_of(c.object().as_ref()));
         }
     });
