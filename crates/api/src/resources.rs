@@ -5,7 +5,9 @@
 //! Names, short names, categories, scopes and verbs are upstream's (Kubernetes 1.33), so
 //! `kubectl api-resources` looks the same as on any cluster.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::OnceLock;
 
 /// Whether objects of a resource live in a namespace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -714,18 +716,44 @@ pub static BUILTIN: &[Resource] = &[
     },
 ];
 
+/// The built-in resources by plural name and by kind, for lookups on every request (a scan
+/// of [`BUILTIN`] compared strings dozens of times per request).
+struct Index {
+    by_plural: HashMap<&'static str, Vec<&'static Resource>>,
+    by_kind: HashMap<&'static str, Vec<&'static Resource>>,
+}
+
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut by_plural: HashMap<_, Vec<_>> = HashMap::new();
+        let mut by_kind: HashMap<_, Vec<_>> = HashMap::new();
+        for r in BUILTIN {
+            by_plural.entry(r.plural).or_default().push(r);
+            by_kind.entry(r.kind).or_default().push(r);
+        }
+        Index { by_plural, by_kind }
+    })
+}
+
 /// Looks up a resource by group, version and plural name.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static Resource> {
-    BUILTIN
+    index()
+        .by_plural
+        .get(plural)?
         .iter()
-        .find(|r| r.group == group && r.version == version && r.plural == plural)
+        .find(|r| r.group == group && r.version == version)
+        .copied()
 }
 
 /// Looks up a resource by group, version and kind.
 pub fn find_kind(group: &str, version: &str, kind: &str) -> Option<&'static Resource> {
-    BUILTIN
+    index()
+        .by_kind
+        .get(kind)?
         .iter()
-        .find(|r| r.group == group && r.version == version && r.kind == kind)
+        .find(|r| r.group == group && r.version == version)
+        .copied()
 }
 
 /// The group/versions served, in discovery order (core `v1` first, then groups in the
