@@ -13,7 +13,8 @@ use crate::types::{
 /// Every definition rkube knows, by name and by GVK.
 #[derive(Debug, Default)]
 pub struct Catalog {
-    by_name: HashMap<String, Definition>,
+    /// Looked up on every step of a walk through a type (hence the fast hasher).
+    by_name: HashMap<String, Definition, foldhash::fast::RandomState>,
     by_gvk: HashMap<Gvk, String>,
 }
 
