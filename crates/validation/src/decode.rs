@@ -28,6 +28,8 @@ pub struct DecodeError {
 struct TypeSchema {
     root: Value,
     defs: Map<String, Value>,
+    /// Where the type holds quantities.
+    quantities: QuantityTree,
 }
 
 fn schema_for<T: JsonSchema>() -> Arc<TypeSchema> {
@@ -40,7 +42,12 @@ fn schema_for<T: JsonSchema>() -> Arc<TypeSchema> {
     let mut generator = SchemaGenerator::default();
     let root = generator.subschema_for::<T>().to_value();
     let defs = generator.definitions().clone();
-    let schema = Arc::new(TypeSchema { root, defs });
+    let quantities = QuantityTree::new(&root, &defs);
+    let schema = Arc::new(TypeSchema {
+        root,
+        defs,
+        quantities,
+    });
     if let Ok(mut c) = cache.lock() {
         c.insert(name, schema.clone());
     }
@@ -72,6 +79,21 @@ pub(crate) fn decode<T: DeserializeOwned + JsonSchema>(
     T::deserialize(value).map_err(|e| wrap(e.to_string()))
 }
 
+/// [`decode`] for the common case of a well-formed object: straight into the type, with the
+/// schema walk that words upstream's error only when that fails. The schema walk also
+/// rejects malformed quantities, which the typed decode accepts as any string: callers
+/// check them with [`canonicalize_quantities`] and fall back to [`decode`] for the error.
+pub(crate) fn decode_fast<T: DeserializeOwned + JsonSchema>(
+    kind: &str,
+    version: &str,
+    value: &Value,
+) -> Result<T, DecodeError> {
+    match T::deserialize(value) {
+        Ok(t) => Ok(t),
+        Err(_) => decode(kind, version, value),
+    }
+}
+
 /// Encodes a typed object back to JSON.
 pub(crate) fn encode<T: Serialize>(obj: &T) -> Result<Value, DecodeError> {
     serde_json::to_value(obj).map_err(|e| DecodeError {
@@ -79,12 +101,164 @@ pub(crate) fn encode<T: Serialize>(obj: &T) -> Result<Value, DecodeError> {
     })
 }
 
+/// A malformed quantity met by [`canonicalize_quantities`].
+#[derive(Debug)]
+pub(crate) struct BadQuantity;
+
 /// Rewrites every quantity in `value` (a `T` as JSON) in the canonical form upstream
-/// serializes.
-pub(crate) fn canonicalize_quantities<T: JsonSchema>(value: &mut Value) {
+/// serializes; a quantity that does not parse is left as it is and reported.
+pub(crate) fn canonicalize_quantities<T: JsonSchema>(value: &mut Value) -> Result<(), BadQuantity> {
     let schema = schema_for::<T>();
-    let checker = Checker { defs: &schema.defs };
-    checker.canonicalize(&schema.root, value);
+    if schema.quantities.canonicalize(value) {
+        Ok(())
+    } else {
+        Err(BadQuantity)
+    }
+}
+
+/// The parts of a type's schema that lead to quantities, computed once per type, so that
+/// canonicalizing an object visits only those fields (a Pod's containers' resources and its
+/// overhead) instead of walking the whole object against the schema.
+struct QuantityTree {
+    nodes: Vec<QuantityNode>,
+    root: Option<usize>,
+}
+
+enum QuantityNode {
+    Quantity,
+    Object {
+        properties: Vec<(String, usize)>,
+        additional: Option<usize>,
+    },
+    Array(usize),
+}
+
+impl QuantityTree {
+    fn new(root: &Value, defs: &Map<String, Value>) -> QuantityTree {
+        let mut tree = QuantityTree {
+            nodes: Vec::new(),
+            root: None,
+        };
+        let mut built = HashMap::new();
+        let mut visiting = Vec::new();
+        tree.root = tree.build(root, defs, &mut built, &mut visiting);
+        tree
+    }
+
+    /// The node for `schema`, or `None` when no quantity lies under it. Types that refer to
+    /// themselves (JSONSchemaProps) are cut where they recur; none of them holds quantities.
+    fn build(
+        &mut self,
+        schema: &Value,
+        defs: &Map<String, Value>,
+        built: &mut HashMap<String, Option<usize>>,
+        visiting: &mut Vec<String>,
+    ) -> Option<usize> {
+        let mut resolved = schema;
+        let mut name = None;
+        if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+            let n = r.rsplit('/').next().unwrap_or(r);
+            if n.ends_with(".Quantity") {
+                self.nodes.push(QuantityNode::Quantity);
+                return Some(self.nodes.len() - 1);
+            }
+            if let Some(found) = built.get(n) {
+                return *found;
+            }
+            if visiting.iter().any(|v| v == n) {
+                return None;
+            }
+            resolved = defs.get(n)?;
+            name = Some(n.to_string());
+            visiting.push(n.to_string());
+        }
+        let node = if let Some(props) = resolved.get("properties").and_then(Value::as_object) {
+            let properties: Vec<(String, usize)> = props
+                .iter()
+                .filter_map(|(k, ps)| Some((k.clone(), self.build(ps, defs, built, visiting)?)))
+                .collect();
+            (!properties.is_empty()).then_some(QuantityNode::Object {
+                properties,
+                additional: None,
+            })
+        } else if let Some(ap) = resolved
+            .get("additionalProperties")
+            .filter(|a| a.is_object())
+        {
+            self.build(ap, defs, built, visiting)
+                .map(|a| QuantityNode::Object {
+                    properties: Vec::new(),
+                    additional: Some(a),
+                })
+        } else if let Some(items) = resolved.get("items") {
+            self.build(items, defs, built, visiting)
+                .map(QuantityNode::Array)
+        } else {
+            None
+        };
+        let index = node.map(|n| {
+            self.nodes.push(n);
+            self.nodes.len() - 1
+        });
+        if let Some(n) = name {
+            visiting.pop();
+            built.insert(n, index);
+        }
+        index
+    }
+
+    /// Canonicalizes the quantities in `v`; false if one does not parse.
+    fn canonicalize(&self, v: &mut Value) -> bool {
+        self.root.is_none_or(|r| self.canonicalize_at(r, v))
+    }
+
+    fn canonicalize_at(&self, node: usize, v: &mut Value) -> bool {
+        match &self.nodes[node] {
+            QuantityNode::Quantity => {
+                let parsed = match v {
+                    Value::String(s) => Quantity::parse(s),
+                    Value::Number(n) => Quantity::parse(&n.to_string()),
+                    _ => return true,
+                };
+                match parsed {
+                    Ok(q) => {
+                        let canonical = q.canonical();
+                        if v.as_str() != Some(canonical.as_str()) {
+                            *v = Value::String(canonical);
+                        }
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+            QuantityNode::Object {
+                properties,
+                additional,
+            } => {
+                let Value::Object(obj) = v else {
+                    return true;
+                };
+                let mut ok = true;
+                for (k, child) in properties {
+                    if let Some(c) = obj.get_mut(k) {
+                        ok &= self.canonicalize_at(*child, c);
+                    }
+                }
+                if let Some(a) = additional {
+                    for c in obj.values_mut() {
+                        ok &= self.canonicalize_at(*a, c);
+                    }
+                }
+                ok
+            }
+            QuantityNode::Array(items) => {
+                let Value::Array(list) = v else {
+                    return true;
+                };
+                list.iter_mut().all(|c| self.canonicalize_at(*items, c))
+            }
+        }
+    }
 }
 
 fn json_kind(v: &Value) -> &'static str {
@@ -188,47 +362,6 @@ impl Checker<'_> {
                 path.join("."),
                 self.go_type(schema)
             )
-        }
-    }
-
-    fn canonicalize(&self, schema: &Value, v: &mut Value) {
-        let (resolved, name) = self.resolve(schema);
-        if name.is_some_and(|n| n.ends_with(".Quantity")) {
-            let text = match v {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            };
-            if let Some(t) = text {
-                *v = Value::String(crate::quantity::canonicalize(&t));
-            }
-            return;
-        }
-        match v {
-            Value::Object(obj) => {
-                if let Some(props) = resolved.get("properties").and_then(Value::as_object) {
-                    for (k, child) in obj.iter_mut() {
-                        if let Some(ps) = props.get(k) {
-                            self.canonicalize(ps, child);
-                        }
-                    }
-                } else if let Some(ap) = resolved
-                    .get("additionalProperties")
-                    .filter(|a| a.is_object())
-                {
-                    for child in obj.values_mut() {
-                        self.canonicalize(ap, child);
-                    }
-                }
-            }
-            Value::Array(items) => {
-                if let Some(is) = resolved.get("items") {
-                    for child in items {
-                        self.canonicalize(is, child);
-                    }
-                }
-            }
-            _ => {}
         }
     }
 

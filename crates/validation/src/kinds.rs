@@ -88,7 +88,8 @@ fn keep_absent(input: &Value, out: &mut Value) {
 /// Defaulting and validation of one kind, on JSON.
 pub(crate) trait Kind: Sync {
     fn namespaced(&self) -> bool;
-    fn default(&self, gvk: Gvk<'_>, obj: &mut Value) -> Result<(), DecodeError>;
+    /// The object with upstream's defaults applied (the input is not changed).
+    fn defaulted(&self, gvk: Gvk<'_>, obj: &Value) -> Result<Value, DecodeError>;
     fn validate_create(&self, gvk: Gvk<'_>, obj: &Value) -> Result<Vec<FieldError>, DecodeError>;
     fn validate_update(
         &self,
@@ -154,13 +155,10 @@ where
         decode::decode::<T>(gvk.kind, gvk.version, v)
     }
 
-    /// Decodes an object that has been through [`Kind::default`] (or was stored): straight
-    /// into the type, with the schema walk that words upstream's error only when that fails.
-    fn decode_defaulted(&self, gvk: Gvk<'_>, v: &Value) -> Result<T, DecodeError> {
-        match T::deserialize(v) {
-            Ok(t) => Ok(t),
-            Err(_) => self.decode(gvk, v),
-        }
+    /// Decodes an object that is most likely well formed (a request body, or one that has
+    /// been through [`Kind::defaulted`] or was stored): see [`decode::decode_fast`].
+    fn decode_fast(&self, gvk: Gvk<'_>, v: &Value) -> Result<T, DecodeError> {
+        decode::decode_fast::<T>(gvk.kind, gvk.version, v)
     }
 }
 
@@ -172,18 +170,20 @@ where
         self.namespaced
     }
 
-    fn default(&self, gvk: Gvk<'_>, obj: &mut Value) -> Result<(), DecodeError> {
-        let mut typed = self.decode(gvk, obj)?;
+    fn defaulted(&self, gvk: Gvk<'_>, obj: &Value) -> Result<Value, DecodeError> {
+        let mut typed = self.decode_fast(gvk, obj)?;
         (self.default)(&mut typed);
         let mut out = decode::encode(&typed)?;
-        decode::canonicalize_quantities::<T>(&mut out);
+        if decode::canonicalize_quantities::<T>(&mut out).is_err() {
+            // A malformed quantity: the schema walk words upstream's error for it.
+            self.decode(gvk, obj)?;
+        }
         keep_absent(obj, &mut out);
-        *obj = out;
-        Ok(())
+        Ok(out)
     }
 
     fn validate_create(&self, gvk: Gvk<'_>, obj: &Value) -> Result<Vec<FieldError>, DecodeError> {
-        let typed = self.decode_defaulted(gvk, obj)?;
+        let typed = self.decode_fast(gvk, obj)?;
         let mut errs = Vec::new();
         if self.meta {
             meta::validate_object_meta(
@@ -205,8 +205,8 @@ where
         old: &Value,
     ) -> Result<Vec<FieldError>, DecodeError> {
         let raw = new;
-        let new = self.decode_defaulted(gvk, new)?;
-        let old = self.decode_defaulted(gvk, old)?;
+        let new = self.decode_fast(gvk, new)?;
+        let old = self.decode_fast(gvk, old)?;
         let mut errs = Vec::new();
         meta::validate_object_meta_update(
             new.metadata(),
@@ -224,8 +224,8 @@ where
         new: &Value,
         old: &Value,
     ) -> Result<Vec<FieldError>, DecodeError> {
-        let new = self.decode_defaulted(gvk, new)?;
-        let old = self.decode_defaulted(gvk, old)?;
+        let new = self.decode_fast(gvk, new)?;
+        let old = self.decode_fast(gvk, old)?;
         let mut errs = Vec::new();
         meta::validate_object_meta_update(
             new.metadata(),

@@ -115,7 +115,14 @@ pub fn supported_kinds() -> Vec<Gvk<'static>> {
 
 /// Applies upstream's defaults to `obj` in place (see the crate documentation).
 pub fn default_object(gvk: Gvk<'_>, obj: &mut Value) -> Result<(), Error> {
-    lookup(gvk)?.default(gvk, obj).map_err(Error::from)
+    *obj = defaulted_object(gvk, obj)?;
+    Ok(())
+}
+
+/// `obj` with upstream's defaults applied, leaving `obj` as it was (for callers that compare
+/// the two, without copying the input first).
+pub fn defaulted_object(gvk: Gvk<'_>, obj: &Value) -> Result<Value, Error> {
+    lookup(gvk)?.defaulted(gvk, obj).map_err(Error::from)
 }
 
 /// Validates an object about to be created.

@@ -516,3 +516,35 @@ fn replication_controllers_and_pod_templates() {
         "template.spec.containers[0].image: Required value",
     );
 }
+
+#[test]
+fn quantities_are_canonicalized_and_malformed_ones_rejected() {
+    let p = defaulted(pod(json!({
+        "containers": [{"name": "a", "image": "i",
+                        "resources": {"limits": {"cpu": "0.5", "memory": "1024Mi"},
+                                      "requests": {"cpu": 1}}}],
+        "overhead": {"memory": "2048Ki"}
+    })));
+    let c = &p["spec"]["containers"][0]["resources"];
+    assert_eq!(c["limits"], json!({"cpu": "500m", "memory": "1Gi"}));
+    assert_eq!(c["requests"]["cpu"], "1");
+    assert_eq!(p["spec"]["overhead"]["memory"], "2Mi");
+    // Outside the paths that hold quantities nothing is rewritten.
+    assert_eq!(p["metadata"]["name"], "p");
+
+    let mut bad = pod(json!({"containers": [{"name": "a", "image": "i",
+        "resources": {"limits": {"cpu": "x1"}}}]}));
+    let err = rkube_validation::default_object(gvk("v1", "Pod"), &mut bad).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Pod in version \"v1\" cannot be handled as a Pod: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+    );
+    // A ResourceQuota's hard limits are quantities too.
+    let q = defaulted(json!({"apiVersion": "v1", "kind": "ResourceQuota",
+        "metadata": {"name": "q", "namespace": "default"},
+        "spec": {"hard": {"requests.cpu": "1000m", "pods": 10}}}));
+    assert_eq!(
+        q["spec"]["hard"],
+        json!({"requests.cpu": "1", "pods": "10"})
+    );
+}

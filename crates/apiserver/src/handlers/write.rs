@@ -103,12 +103,11 @@ pub fn check_object_with(
     // Decoding through the kind's type both applies upstream's defaults (as upstream's
     // decoder does) and drops the fields the type does not have: the difference between
     // what came in and what came out names them.
-    let mut out = input.clone();
-    match rkube_validation::default_object(
+    let out = match rkube_validation::defaulted_object(
         rkube_validation::Gvk::new(r.group, r.version, r.kind),
-        &mut out,
+        &input,
     ) {
-        Ok(()) => {}
+        Ok(out) => out,
         Err(rkube_validation::Error::Decode(e)) => {
             return Err(ApiError::bad_request(e.to_string()));
         }
@@ -116,15 +115,15 @@ pub fn check_object_with(
             let Some(result) = typed::roundtrip(r.group, r.version, r.kind, input.clone()) else {
                 return Ok((input, Vec::new()));
             };
-            out = result.map_err(|e| {
+            result.map_err(|e| {
                 ApiError::bad_request(format!(
                     "{kind} in version \"{version}\" cannot be handled as a {kind}: {e}",
                     kind = r.kind,
                     version = r.version
                 ))
-            })?;
+            })?
         }
-    }
+    };
     // Fields the kind's decoding folds into others are known, though gone from `out`.
     let mut compared = input;
     for (group, kind, field) in CONSUMED_ON_DECODE {
