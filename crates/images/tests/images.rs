@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rkube_images::mount::{is_mounted, mount_overlay, unmount};
+use rkube_images::mount::{Writable, is_mounted, mount_overlay, unmount};
 use rkube_images::pull::base64_encode;
 use rkube_images::{DockerConfig, Error, ImageStore, PullOptions, RegistryConfig};
 use rkube_testimages::{
@@ -24,8 +24,20 @@ impl Mounted {
         for d in [&upper, &work, &target] {
             std::fs::create_dir_all(d).unwrap();
         }
-        mount_overlay(&store.lower_dirs(&img), &upper, &work, &target).unwrap();
+        let rw = Writable {
+            upper: &upper,
+            work: &work,
+            volatile: true,
+        };
+        mount_overlay(&store.lower_dirs(&img), rw, &target).unwrap();
         assert!(is_mounted(&target));
+        // Container roots are mounted volatile (no syncs of the upper layer).
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let line = mountinfo
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some(target.to_str().unwrap()))
+            .expect("the overlay in mountinfo");
+        assert!(line.contains("volatile"), "{line}");
         Self { target }
     }
 }

@@ -43,7 +43,12 @@ pub fn setup(r: &RootfsConfig, pins_root: &Path, pins: &[PathBuf]) -> Result<(),
     if !pins.is_empty() && crate::native::sandbox::is_ns_root_mounted(pins_root) {
         keep_only(pins_root, pins)?;
     }
-    rkube_images::mount::mount_overlay(&r.lowers, &r.upper, &r.work, &r.target)
+    let rw = rkube_images::mount::Writable {
+        upper: &r.upper,
+        work: &r.work,
+        volatile: true,
+    };
+    rkube_images::mount::mount_overlay(&r.lowers, rw, &r.target)
         .map_err(|e| format!("mounting the container's root filesystem: {e}"))?;
     if let Some(d) = &r.make_dir {
         make_dir_in_rootfs(&r.target, d);
