@@ -137,6 +137,7 @@ pub async fn run(opts: &Options) -> Result<Report> {
         log_max_bytes: 10 << 20,
         log_max_files: 2,
         pull: Default::default(),
+        favor_dynamic_cgroups: true,
     };
     let rt = Arc::new(NativeRuntime::new(cfg)?);
     let result = measure(&rt, opts, tmp.path()).await;

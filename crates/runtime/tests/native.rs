@@ -784,6 +784,11 @@ async fn exec_and_attach() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sandbox_lifecycle_and_image_use() {
     let h = Harness::new();
+    // Opening the runtime turned on favordynmods where the host has a cgroup2 mount.
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for line in mountinfo.lines().filter(|l| l.contains(" - cgroup2 ")) {
+        assert!(line.contains("favordynmods"), "{line}");
+    }
     let sb = h.sandbox("life").await;
     let id = h
         .run(&sb, container("main", "busybox", &["sleep", "3600"]))

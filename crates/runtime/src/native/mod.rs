@@ -58,6 +58,9 @@ pub struct NativeConfig {
     pub log_max_files: u32,
     /// Registries, mirrors and credentials for pulls.
     pub pull: PullOptions,
+    /// Turn on the kernel's `favordynmods` cgroup mode when the runtime opens (as root):
+    /// see [`crate::cgroups::favor_dynamic_modifications`].
+    pub favor_dynamic_cgroups: bool,
 }
 
 impl NativeConfig {
@@ -78,6 +81,7 @@ impl NativeConfig {
             log_max_bytes: 10 << 20,
             log_max_files: 5,
             pull: PullOptions::default(),
+            favor_dynamic_cgroups: true,
         })
     }
 }
@@ -185,6 +189,18 @@ impl NativeRuntime {
             std::fs::create_dir_all(&d).map_err(io(format!("creating {}", d.display())))?;
         }
         let images = ImageStore::open(cfg.root.join("images"))?;
+        // SAFETY: geteuid has no preconditions.
+        if cfg.favor_dynamic_cgroups && unsafe { libc::geteuid() } == 0 {
+            match crate::cgroups::favor_dynamic_modifications() {
+                Ok(true) => tracing::info!(
+                    "cgroup2 remounted with favordynmods: moving a container's process into its cgroups no longer waits for an RCU grace period"
+                ),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(
+                    "could not turn on cgroup2 favordynmods (Linux 6.0+), container creation waits for RCU grace periods: {e}"
+                ),
+            }
+        }
         Ok(Self {
             cfg,
             images,

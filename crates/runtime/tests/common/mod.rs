@@ -51,6 +51,7 @@ pub fn config(dir: &Path, cgroup_root: &str) -> NativeConfig {
         log_max_bytes: 10 << 20,
         log_max_files: 3,
         pull: Default::default(),
+        favor_dynamic_cgroups: true,
     }
 }
 
