@@ -76,30 +76,11 @@ fn cgroup2_mount(line: &str) -> Option<(String, &str, &str)> {
     let source = r.next()?;
     let options = r.next().unwrap_or("");
     let target = left.split(' ').nth(4)?;
-    Some((unescape_mountinfo(target), source, options))
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space).
-fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let code = (b[i] == b'\\' && i + 3 < b.len())
-            .then(|| &b[i + 1..i + 4])
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)))
-            .and_then(|d| {
-                u8::try_from(d.iter().fold(0u32, |n, c| n * 8 + u32::from(c - b'0'))).ok()
-            });
-        if let Some(c) = code {
-            out.push(c);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    Some((
+        rkube_images::mount::unescape_mountinfo(target),
+        source,
+        options,
+    ))
 }
 
 /// Every directory that holds the cgroup `path` (one per v1 controller mount, the unified
@@ -339,8 +320,5 @@ mod mountinfo_tests {
         );
         let v1 = "36 24 0:31 / /sys/fs/cgroup/cpu rw,relatime shared:10 - cgroup cgroup rw,cpu";
         assert_eq!(cgroup2_mount(v1), None);
-        assert_eq!(unescape_mountinfo("/a\\040b\\134c"), "/a b\\c");
-        assert_eq!(unescape_mountinfo("/x\\04"), "/x\\04");
-        assert_eq!(unescape_mountinfo("/x\\777y"), "/x\\777y");
     }
 }

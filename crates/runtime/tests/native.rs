@@ -126,6 +126,97 @@ async fn command_args_env_working_dir_and_user() {
     h.finish().await;
 }
 
+/// Mounts a tmpfs at `dir` (in the test's, i.e. the host's, mount namespace).
+fn host_tmpfs(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    nix::mount::mount(
+        Some("tmpfs"),
+        dir,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        Some("size=1m"),
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mount_propagation_both_ways() {
+    let h = Harness::new();
+    let sb = h.sandbox("propagation").await;
+    // A shared mount on the host, as Bidirectional volumes need.
+    let shared = h.dir.path().join("shared");
+    host_tmpfs(&shared);
+    nix::mount::mount(
+        None::<&str>,
+        &shared,
+        None::<&str>,
+        nix::mount::MsFlags::MS_SHARED,
+        None::<&str>,
+    )
+    .unwrap();
+    let volume = |propagation| Mount {
+        container_path: "/vol".into(),
+        host_path: shared.clone(),
+        readonly: false,
+        propagation,
+    };
+    // Bidirectional: what the (privileged) container mounts in the volume reaches the host.
+    let mut c = container(
+        "bidirectional",
+        "busybox",
+        &[
+            "sh",
+            "-c",
+            "mkdir -p /vol/inner && mount -t tmpfs none /vol/inner && echo from-container > /vol/inner/f && sleep 3600",
+        ],
+    );
+    c.security_context.privileged = true;
+    c.mounts = vec![volume(MountPropagation::Bidirectional)];
+    let bidi = h.run(&sb, c).await;
+    // HostToContainer: what the host mounts later reaches the container.
+    let mut c = container("host-to-container", "busybox", &["sleep", "3600"]);
+    c.mounts = vec![volume(MountPropagation::HostToContainer)];
+    let h2c = h.run(&sb, c).await;
+    let inner = shared.join("inner");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(inner.join("f")).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the container's mount did not reach the host"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        std::fs::read_to_string(inner.join("f")).unwrap(),
+        "from-container\n"
+    );
+    assert!(mounts_under(&shared).contains(&inner.to_string_lossy().to_string()));
+    let from_host = shared.join("from-host");
+    host_tmpfs(&from_host);
+    std::fs::write(from_host.join("g"), "from-host").unwrap();
+    for id in [&h2c, &bidi] {
+        assert_eq!(
+            exec_ok(&h, id, &["cat", "/vol/from-host/g", "/vol/inner/f"]).await,
+            "from-hostfrom-container\n"
+        );
+    }
+    // The containers' root filesystems never appear in the host's mount table.
+    let overlays: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(" - overlay ") && l.contains(&*h.dir.path().to_string_lossy()))
+        .map(String::from)
+        .collect();
+    assert!(overlays.is_empty(), "{overlays:?}");
+    for id in [&bidi, &h2c] {
+        h.rt.stop_container(id, Duration::ZERO).await.unwrap();
+    }
+    for m in [&inner, &from_host, &shared] {
+        nix::mount::umount2(m.as_path(), nix::mount::MntFlags::MNT_DETACH).unwrap();
+    }
+    h.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn isolation_inside_and_across_sandboxes() {
     let h = Harness::new();
@@ -181,18 +272,19 @@ async fn isolation_inside_and_across_sandboxes() {
     }
     // The root filesystem is mounted in the shim's own mount namespace only, never in the
     // host's (where mounts of other pods would pile up).
+    let roots = h.dir.path().join("run/roots");
     assert_eq!(
         mounts_under(&h.dir.path().join("root/containers")),
         Vec::<String>::new()
     );
+    // (The host holds only the private tmpfs the roots' mount points live on.)
+    assert_eq!(
+        mounts_under(&roots),
+        vec![roots.to_string_lossy().to_string()]
+    );
     let shim = h.rt.shim_pid(&peer).expect("the shim runs");
     let shim_mounts = std::fs::read_to_string(format!("/proc/{shim}/mountinfo")).unwrap();
-    let rootfs = h
-        .dir
-        .path()
-        .join("root/containers")
-        .join(&peer)
-        .join("rootfs");
+    let rootfs = roots.join(&peer);
     assert!(
         shim_mounts
             .lines()
@@ -1011,7 +1103,9 @@ async fn helper_agent_process() {
         .await
         .unwrap();
     rt.start_container(&c).await.unwrap();
-    std::fs::write(dir.join("ids"), format!("{sb} {c}")).unwrap();
+    // Written whole and then renamed: the test polls for the file and reads it at once.
+    std::fs::write(dir.join("ids.tmp"), format!("{sb} {c}")).unwrap();
+    std::fs::rename(dir.join("ids.tmp"), dir.join("ids")).unwrap();
     loop {
         tokio::time::sleep(Duration::from_secs(60)).await;
     }

@@ -8,9 +8,10 @@
 //!   `hostname`;
 //! - `<root>/containers/<id>/` — `container.json` (what was asked for), `status.json`
 //!   (kept by the shim), `config.json` (the OCI spec; the directory is the bundle),
-//!   `rootfs/` (where the shim mounts the overlay, in its own mount namespace only),
 //!   `upper/` and `work/`, `termination-log`, `shim.json`, `shim.log`;
-//! - `<run>/ns/<sandbox>/{net,ipc,uts}` — pinned namespaces; `<run>/shims/<id>.sock` — shim
+//! - `<run>/ns/<sandbox>/{net,ipc,uts}` — pinned namespaces; `<run>/roots/<id>` — where the
+//!   shim mounts the container's root filesystem (in its own mount namespace only; both are
+//!   private tmpfs mounts, see [`tmpfs`]); `<run>/shims/<id>.sock` — shim
 //!   sockets; `<run>/lc/` — libcontainer's state (short paths: unix sockets have a 108-byte
 //!   limit);
 //! - `<root>/images/` — the [`rkube_images::ImageStore`].
@@ -19,13 +20,14 @@
 //! spec (joining the sandbox's namespaces, in the cgroup
 //! `<cgroup root>/pod-<sandbox>/<container>`; user names resolved from the image's layers)
 //! and starts a shim, which mounts the image's snapshots and `upper/` as an overlay at
-//! `rootfs/` in a mount namespace of its own, creates the container with libcontainer and
+//! `<run>/roots/<id>` in a mount namespace of its own, creates the container with libcontainer and
 //! waits; `start_container` asks the shim to start it; the shim records its exit;
 //! `remove_container` deletes what is left.
 
 pub(crate) mod sandbox;
 mod shim_client;
 pub mod spec;
+pub(crate) mod tmpfs;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -115,9 +117,12 @@ pub struct NativeRuntime {
     /// One lock per sandbox, held while a container of it is created: names are claimed
     /// one at a time (the kubelet creates a pod's containers one after another anyway).
     creating: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Held (shared) while namespaces are pinned under `<run>/ns`, and exclusively to mount
-    /// or unmount the tmpfs there.
-    ns_root: tokio::sync::RwLock<()>,
+    /// `<run>/ns`: the sandboxes' pinned namespaces.
+    ns_root: tmpfs::PrivateTmpfs,
+    /// `<run>/roots`: where shims mount container root filesystems (in their own mount
+    /// namespaces), on a mount of its own that propagates nowhere — so a shim can keep the
+    /// host's other mounts shared, as `Bidirectional` volumes need.
+    roots: tmpfs::PrivateTmpfs,
 }
 
 fn random_id() -> Result<String> {
@@ -201,11 +206,14 @@ impl NativeRuntime {
                 ),
             }
         }
+        let ns_root = tmpfs::PrivateTmpfs::new(cfg.run_root.join("ns"), "1m");
+        let roots = tmpfs::PrivateTmpfs::new(cfg.run_root.join("roots"), "64k");
         Ok(Self {
             cfg,
             images,
             creating: Default::default(),
-            ns_root: Default::default(),
+            ns_root,
+            roots,
         })
     }
 
@@ -227,34 +235,27 @@ impl NativeRuntime {
     }
 
     fn ns_root_dir(&self) -> PathBuf {
-        self.cfg.run_root.join("ns")
+        self.ns_root.dir().to_path_buf()
     }
 
     /// Pins a new sandbox's namespaces, mounting the tmpfs at `<run>/ns` first if needed.
     async fn pin(&self, id: &str, hostname: String, pins: sandbox::Pins) -> Result<()> {
-        let root = self.ns_root_dir();
-        loop {
-            let shared = self.ns_root.read().await;
-            if sandbox::is_ns_root_mounted(&root) {
-                let nsdir = self.ns_dir(id);
-                let res =
-                    tokio::task::spawn_blocking(move || sandbox::pin(&nsdir, &hostname, pins))
-                        .await
-                        .map_err(|e| Error::Runtime(format!("namespace task: {e}")))?;
-                drop(shared);
-                return res;
-            }
-            drop(shared);
-            let _exclusive = self.ns_root.write().await;
-            sandbox::mount_ns_root(&root)?;
-        }
+        let _held = self.ns_root.hold().await?;
+        let nsdir = self.ns_dir(id);
+        tokio::task::spawn_blocking(move || sandbox::pin(&nsdir, &hostname, pins))
+            .await
+            .map_err(|e| Error::Runtime(format!("namespace task: {e}")))?
     }
 
     /// Unpins a sandbox's namespaces; the last one out unmounts the tmpfs at `<run>/ns`.
     async fn unpin(&self, id: &str) -> Result<()> {
         sandbox::unpin(&self.ns_dir(id))?;
-        let _exclusive = self.ns_root.write().await;
-        sandbox::unmount_ns_root_if_unused(&self.ns_root_dir())
+        self.ns_root.release_if_empty().await
+    }
+
+    /// Where a container's root filesystem is mounted (in its shim's mount namespace).
+    fn rootfs_dir(&self, id: &str) -> PathBuf {
+        self.roots.dir().join(id)
     }
 
     fn container_dir(&self, id: &str) -> PathBuf {
@@ -433,7 +434,7 @@ impl NativeRuntime {
     /// Tears down what a container left on the machine: libcontainer state, cgroup, lease,
     /// socket, directory. (Its root filesystem was mounted only in its shim's mount
     /// namespace, which ended with the shim.)
-    fn cleanup_container(&self, id: &str, cgroup: Option<&str>) -> Result<()> {
+    async fn cleanup_container(&self, id: &str, cgroup: Option<&str>) -> Result<()> {
         let dir = self.container_dir(id);
         let lc = self.cfg.run_root.join("lc").join(Self::lc_id(id));
         if lc.exists() {
@@ -447,7 +448,11 @@ impl NativeRuntime {
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(io(format!("removing {}", dir.display())))?;
         }
-        Ok(())
+        let rootfs = self.rootfs_dir(id);
+        if rootfs.exists() {
+            std::fs::remove_dir(&rootfs).map_err(io(format!("removing {}", rootfs.display())))?;
+        }
+        self.roots.release_if_empty().await
     }
 
     async fn create_inner(
@@ -458,9 +463,14 @@ impl NativeRuntime {
         image: &ImageRecord,
     ) -> Result<()> {
         let dir = self.container_dir(id);
-        let rootfs = dir.join("rootfs");
-        for d in [&rootfs, &dir.join("upper"), &dir.join("work")] {
+        for d in [&dir.join("upper"), &dir.join("work")] {
             std::fs::create_dir_all(d).map_err(io(format!("creating {}", d.display())))?;
+        }
+        let rootfs = self.rootfs_dir(id);
+        {
+            let _held = self.roots.hold().await?;
+            std::fs::create_dir_all(&rootfs)
+                .map_err(io(format!("creating {}", rootfs.display())))?;
         }
         self.images.add_lease(id, &image.id)?;
         let lowers = self.images.lower_dirs(image);
@@ -528,6 +538,7 @@ impl NativeRuntime {
             stdin_once: config.stdin_once,
             cgroup,
             pins_root: self.ns_root_dir(),
+            keep_mounts_shared: spec::has_bidirectional(config),
             pins: [(pins.net, "net"), (pins.ipc, "ipc"), (pins.uts, "uts")]
                 .into_iter()
                 .filter(|(on, _)| *on)
@@ -741,7 +752,7 @@ impl RuntimeService for NativeRuntime {
             // The shim may have been started and failed; make sure nothing of it stays.
             self.kill_and_wait(&id).await.ok();
             self.wait_shim_gone(&id).await;
-            if let Err(c) = self.cleanup_container(&id, Some(&cgroup)) {
+            if let Err(c) = self.cleanup_container(&id, Some(&cgroup)).await {
                 tracing::warn!(container = %id, error = %c, "cleaning up a failed create");
             }
             return Err(e);
@@ -791,7 +802,7 @@ impl RuntimeService for NativeRuntime {
             Err(Error::NotFound(_)) => {
                 // A half-made container directory (a crash during create) goes too.
                 if check_id(id, "container").is_ok() && self.container_dir(id).exists() {
-                    self.cleanup_container(id, None)?;
+                    self.cleanup_container(id, None).await?;
                 }
                 return Ok(());
             }
@@ -799,7 +810,7 @@ impl RuntimeService for NativeRuntime {
         };
         self.kill_and_wait(id).await?;
         self.wait_shim_gone(id).await;
-        self.cleanup_container(id, Some(&rec.cgroup))?;
+        self.cleanup_container(id, Some(&rec.cgroup)).await?;
         let name = self.name_file(&rec.sandbox_id, &rec.config.metadata);
         if std::fs::read_to_string(&name).is_ok_and(|holder| holder == id) {
             let _ = std::fs::remove_file(&name);

@@ -10,7 +10,6 @@
 //! make every read of the shim's mount table longer.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use nix::mount::{MntFlags, MsFlags};
@@ -71,54 +70,6 @@ fn bring_up_loopback() -> std::io::Result<()> {
         if libc::ioctl(fd.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) < 0 {
             return Err(std::io::Error::last_os_error());
         }
-    }
-    Ok(())
-}
-
-/// Whether `root` is a mount of its own (a tmpfs on it has another device than its parent).
-pub fn is_ns_root_mounted(root: &Path) -> bool {
-    let parent = root.parent().unwrap_or(Path::new("/"));
-    match (std::fs::metadata(root), std::fs::metadata(parent)) {
-        (Ok(a), Ok(b)) => a.dev() != b.dev(),
-        _ => false,
-    }
-}
-
-/// Mounts the private tmpfs at `root` (an existing directory) unless it is there.
-pub fn mount_ns_root(root: &Path) -> Result<()> {
-    if is_ns_root_mounted(root) {
-        return Ok(());
-    }
-    let err = |e: nix::errno::Errno| Error::Runtime(format!("mounting {}: {e}", root.display()));
-    nix::mount::mount(
-        Some("tmpfs"),
-        root,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        Some("mode=0700,size=1m"),
-    )
-    .map_err(err)?;
-    // Private even where the host's mounts are shared: pins must not propagate anywhere.
-    nix::mount::mount(
-        None::<&str>,
-        root,
-        None::<&str>,
-        MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .map_err(err)
-}
-
-/// Unmounts the tmpfs at `root` once no sandbox has pins in it.
-pub fn unmount_ns_root_if_unused(root: &Path) -> Result<()> {
-    if !is_ns_root_mounted(root) {
-        return Ok(());
-    }
-    let unused = std::fs::read_dir(root)
-        .map(|mut rd| rd.next().is_none())
-        .unwrap_or(false);
-    if unused {
-        rkube_images::mount::unmount(root)?;
     }
     Ok(())
 }

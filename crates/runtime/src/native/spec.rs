@@ -314,6 +314,23 @@ pub fn args(cfg: &ContainerConfig, image: &RunConfig) -> Result<Vec<String>> {
 }
 
 /// Builds `config.json`.
+/// `shared` when any mount is `Bidirectional`, else `slave`.
+pub fn rootfs_propagation(cfg: &ContainerConfig) -> &'static str {
+    if has_bidirectional(cfg) {
+        "shared"
+    } else {
+        "slave"
+    }
+}
+
+/// Whether the container has a `Bidirectional` mount (its shim then keeps the host's mounts
+/// shared in its mount namespace).
+pub fn has_bidirectional(cfg: &ContainerConfig) -> bool {
+    cfg.mounts
+        .iter()
+        .any(|m| m.propagation == MountPropagation::Bidirectional)
+}
+
 pub fn build(input: &SpecInput) -> Result<Value> {
     let cfg = input.config;
     let sc = &cfg.security_context;
@@ -446,7 +463,10 @@ pub fn build(input: &SpecInput) -> Result<Value> {
         "namespaces": namespaces,
         "cgroupsPath": input.cgroup,
         "resources": resources,
-        "rootfsPropagation": "slave",
+        // As containerd: a Bidirectional mount needs the container's mounts to stay shared
+        // (its bind of the volume then joins the host's peer group); otherwise the host's
+        // mounts reach the container but nothing goes back.
+        "rootfsPropagation": rootfs_propagation(cfg),
     });
     if !sc.privileged {
         linux["maskedPaths"] = json!(sc.masked_paths.clone().unwrap_or_else(|| {

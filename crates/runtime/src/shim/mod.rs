@@ -217,7 +217,12 @@ fn run(config_path: &Path) -> Result<(), String> {
             std::io::Error::last_os_error()
         ));
     }
-    rootfs::setup(&cfg.rootfs, &cfg.pins_root, &cfg.pins)?;
+    rootfs::setup(
+        &cfg.rootfs,
+        &cfg.pins_root,
+        &cfg.pins,
+        cfg.keep_mounts_shared,
+    )?;
     let stdio = make_stdio(cfg.tty, cfg.stdin).map_err(|e| format!("container stdio: {e}"))?;
     let log = LogWriter::open(&cfg.log_path, cfg.log_max_bytes, cfg.log_max_files)
         .map_err(|e| format!("opening log {}: {e}", cfg.log_path.display()))?;

@@ -57,6 +57,10 @@ pub struct ShimConfig {
     /// container joins: the shim keeps only those in its mount namespace.
     pub pins_root: PathBuf,
     pub pins: Vec<PathBuf>,
+    /// Keep the host's mounts shared in the shim's mount namespace (the container has a
+    /// `Bidirectional` mount) instead of making them all slaves.
+    #[serde(default)]
+    pub keep_mounts_shared: bool,
     /// The container's root filesystem, which the shim mounts in its own mount namespace.
     pub rootfs: RootfsConfig,
 }
@@ -68,7 +72,7 @@ pub struct RootfsConfig {
     pub lowers: Vec<PathBuf>,
     pub upper: PathBuf,
     pub work: PathBuf,
-    /// The mount point (the bundle's `rootfs`).
+    /// The mount point (`<run>/roots/<id>`, on a private tmpfs).
     pub target: PathBuf,
     /// A directory (absolute in the container) to create if the image lacks it: the
     /// working directory.

@@ -11,7 +11,9 @@
 //!
 //! The namespace is a slave of the host's: mounts the host makes later (volumes with
 //! `HostToContainer` propagation) still reach the container, and nothing the shim mounts
-//! reaches the host.
+//! reaches the host. A container with a `Bidirectional` volume needs the host's mounts to
+//! stay shared (so that what it mounts in the volume reaches the host): its shim makes only
+//! the mount under `<run>/ns` a slave, and mounts the root filesystem on a private tmpfs.
 //!
 //! The copy of the host's mount table holds every pod's pinned namespaces (`<run>/ns`). The
 //! shim keeps only its own pod's: it opens them, lazily unmounts its copy of the whole
@@ -28,19 +30,41 @@ use super::protocol::RootfsConfig;
 
 /// Moves the (single-threaded) shim into a mount namespace of its own, keeps only the
 /// pinned namespaces `pins` under `pins_root` there, and mounts the container's root
-/// filesystem.
-pub fn setup(r: &RootfsConfig, pins_root: &Path, pins: &[PathBuf]) -> Result<(), String> {
+/// filesystem. `keep_shared`: the container has a `Bidirectional` mount, so the host's
+/// mounts stay shared here (its bind of the volume must join the host's peer group); only
+/// the mount holding `pins_root` is made a slave, so that replacing `pins_root` below
+/// cannot reach the host. The root filesystem's mount point lies on a private tmpfs
+/// (`<run>/roots`), so mounting it propagates nowhere either way.
+pub fn setup(
+    r: &RootfsConfig,
+    pins_root: &Path,
+    pins: &[PathBuf],
+    keep_shared: bool,
+) -> Result<(), String> {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
         .map_err(|e| format!("creating the shim's mount namespace: {e}"))?;
-    nix::mount::mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_SLAVE,
-        None::<&str>,
-    )
-    .map_err(|e| format!("making the shim's mounts slaves of the host's: {e}"))?;
-    if !pins.is_empty() && crate::native::sandbox::is_ns_root_mounted(pins_root) {
+    if keep_shared {
+        let parent = pins_root.parent().unwrap_or(Path::new("/"));
+        let holder = mount_point_of(parent)?;
+        nix::mount::mount(
+            None::<&str>,
+            holder.as_str(),
+            None::<&str>,
+            MsFlags::MS_SLAVE,
+            None::<&str>,
+        )
+        .map_err(|e| format!("making {holder} a slave of the host's mount: {e}"))?;
+    } else {
+        nix::mount::mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_SLAVE,
+            None::<&str>,
+        )
+        .map_err(|e| format!("making the shim's mounts slaves of the host's: {e}"))?;
+    }
+    if !pins.is_empty() && crate::native::tmpfs::is_mounted(pins_root) {
         keep_only(pins_root, pins)?;
     }
     let rw = rkube_images::mount::Writable {
@@ -54,6 +78,24 @@ pub fn setup(r: &RootfsConfig, pins_root: &Path, pins: &[PathBuf]) -> Result<(),
         make_dir_in_rootfs(&r.target, d);
     }
     Ok(())
+}
+
+/// The mount point of the mount that holds `path` (the longest mount point above it).
+fn mount_point_of(path: &Path) -> Result<String, String> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| format!("reading /proc/self/mountinfo: {e}"))?;
+    let path = path.to_string_lossy();
+    mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(rkube_images::mount::unescape_mountinfo)
+        .filter(|mp| {
+            mp == "/"
+                || path.as_ref() == mp.as_str()
+                || path.starts_with(&format!("{}/", mp.trim_end_matches('/')))
+        })
+        .max_by_key(|mp| mp.len())
+        .ok_or_else(|| format!("no mount holds {path}"))
 }
 
 /// Replaces the tmpfs at `root` (in the shim's namespace) by one holding only `pins`.
