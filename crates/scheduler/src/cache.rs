@@ -7,6 +7,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+/// A map hashed with foldhash (names and pod keys, hashed on every lookup of the cycle).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 use k8s_openapi::api::core::v1::{Node, Pod, PodAffinityTerm, Taint};
 
 use crate::labels::Labels;
@@ -291,10 +294,13 @@ struct PodState {
 /// The scheduler cache. Not internally locked: the scheduler wraps it in a mutex.
 #[derive(Default)]
 pub struct Cache {
-    nodes: HashMap<String, NodeInfo>,
+    /// Boxed, so that the table the scheduling cycle probes for every node it visits stays
+    /// small enough for the CPU's caches (with node infos inline, each probe was a cache miss
+    /// and the lookups took a quarter of the scheduler's time at 5,000 nodes).
+    nodes: FastMap<String, Box<NodeInfo>>,
     /// Names of nodes with a Node object, in the order the cycle walks them.
     order: Vec<String>,
-    pods: HashMap<String, PodState>,
+    pods: FastMap<String, PodState>,
     /// Image name → number of nodes holding it.
     image_nodes: HashMap<String, usize>,
     /// Node → pods nominated to it by preemption (not yet bound).
@@ -333,12 +339,17 @@ impl Cache {
     }
 
     pub fn node(&self, name: &str) -> Option<&NodeInfo> {
-        self.nodes.get(name).filter(|n| n.node.is_some())
+        self.nodes
+            .get(name)
+            .map(|n| &**n)
+            .filter(|n| n.node.is_some())
     }
 
     /// Every node info with a Node object.
     pub fn nodes(&self) -> impl Iterator<Item = &NodeInfo> {
-        self.order.iter().filter_map(|n| self.nodes.get(n))
+        self.order
+            .iter()
+            .filter_map(|n| self.nodes.get(n).map(|b| &**b))
     }
 
     /// How many nodes hold an image.
@@ -349,9 +360,11 @@ impl Cache {
     /// Adds or updates a node.
     pub fn set_node(&mut self, node: Arc<Node>) {
         let name = node.metadata.name.clone().unwrap_or_default();
-        let info = self.nodes.entry(name.clone()).or_insert_with(|| NodeInfo {
-            name: name.clone(),
-            ..Default::default()
+        let info = self.nodes.entry(name.clone()).or_insert_with(|| {
+            Box::new(NodeInfo {
+                name: name.clone(),
+                ..Default::default()
+            })
         });
         for img in info.images.keys() {
             if let Some(c) = self.image_nodes.get_mut(img) {
@@ -402,9 +415,11 @@ impl Cache {
         }
         self.nodes
             .entry(node.to_string())
-            .or_insert_with(|| NodeInfo {
-                name: node.to_string(),
-                ..Default::default()
+            .or_insert_with(|| {
+                Box::new(NodeInfo {
+                    name: node.to_string(),
+                    ..Default::default()
+                })
             })
             .add_pod(p);
     }
