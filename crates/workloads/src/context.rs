@@ -17,11 +17,12 @@ use k8s_openapi::api::core::v1::{Node, Pod, ReplicationController};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
-use rkube_client::{Change, Informer, RateLimiter, Store, WorkQueue, key_of, strip_managed_fields};
+use rkube_client::{
+    Change, EventBroadcaster, Informer, RateLimiter, Store, WorkQueue, key_of, strip_managed_fields,
+};
 use serde::de::DeserializeOwned;
 use tokio::task::JoinSet;
 
-use crate::events::Recorder;
 use crate::expectations::Expectations;
 use crate::ownership::controller_of;
 use crate::{
@@ -82,7 +83,8 @@ pub const BY_NAMESPACE: &str = "namespace";
 pub struct Ctx {
     pub client: Client,
     pub config: Config,
-    pub recorder: Recorder,
+    /// Events of every controller here (`source.component` per call), correlated as upstream.
+    pub recorder: EventBroadcaster,
     pub pods: Store<Pod>,
     pub replicasets: Store<ReplicaSet>,
     pub rcs: Store<ReplicationController>,
@@ -327,7 +329,7 @@ async fn worker(ctx: Arc<Ctx>, kind: Kind, sync: SyncFn) {
 /// runs the controllers' workers — all in one `JoinSet`, so dropping this future stops them.
 pub async fn run(client: Client, config: Config) {
     let mut tasks = JoinSet::new();
-    let (recorder, writer) = Recorder::new(client.clone());
+    let (recorder, writer) = EventBroadcaster::new(client.clone());
     tasks.spawn(writer);
 
     let pods = informer::<Pod>(&client);

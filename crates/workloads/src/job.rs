@@ -29,9 +29,9 @@ use serde_json::json;
 
 use crate::Error;
 use crate::context::{Ctx, Kind};
-use crate::events::{NORMAL, WARNING};
 use crate::ownership::{self, Owner};
 use crate::pods::{self, BURST_REPLICAS};
+use rkube_client::events::{NORMAL, WARNING};
 
 const COMPONENT: &str = "job-controller";
 pub const TRACKING_FINALIZER: &str = "batch.kubernetes.io/job-tracking";
@@ -845,7 +845,7 @@ async fn manage(
                         job,
                         WARNING,
                         "FailedCreate",
-                        format!("Error creating: {e}"),
+                        format!("Error creating: {}", crate::api_message(&e)),
                     );
                     Err(e)
                 }

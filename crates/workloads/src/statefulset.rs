@@ -21,10 +21,10 @@ use kube::api::{DeleteParams, PostParams};
 use kube::{Api, ResourceExt};
 
 use crate::context::Ctx;
-use crate::events::{NORMAL, WARNING};
 use crate::history::{self, HASH_LABEL};
 use crate::ownership::{self, Owner};
 use crate::{Error, pods};
+use rkube_client::events::{NORMAL, WARNING};
 
 const COMPONENT: &str = "statefulset-controller";
 pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";

@@ -33,9 +33,9 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 
 use crate::context::Ctx;
-use crate::events::{NORMAL, WARNING};
 use crate::ownership::{self, Owner, controller_of};
 use crate::{Error, pods, selector};
+use rkube_client::events::{NORMAL, WARNING};
 use rolling::OldRs;
 
 const COMPONENT: &str = "deployment-controller";
@@ -418,7 +418,10 @@ impl<'a> Sync<'a> {
                 self.event(
                     WARNING,
                     "FailedCreate",
-                    format!("Failed to create new replica set {name:?}: {e}"),
+                    format!(
+                        "Failed to create new replica set {name:?}: {}",
+                        crate::api_message(&e)
+                    ),
                 );
                 Err(e.into())
             }
