@@ -60,11 +60,42 @@ pub const MANAGED_BY: &str = "kubernetes.io/job-controller";
 pub struct Backoffs {
     inner: Mutex<HashMap<String, (u32, jiff::Timestamp)>>,
     counted: Mutex<HashMap<String, std::collections::HashSet<String>>>,
+    /// The Job (uid) and resourceVersion of the last status this controller wrote.
+    written: Mutex<HashMap<String, (String, u64)>>,
 }
 
 impl Backoffs {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u32, jiff::Timestamp)>> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn written(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, u64)>> {
+        self.written.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Notes the resourceVersion a status write of `job` returned.
+    fn note_written(&self, key: &str, job: &Job, rv: Option<&str>) {
+        if let (Some(uid), Some(rv)) = (
+            job.metadata.uid.clone(),
+            rv.and_then(|v| v.parse::<u64>().ok()),
+        ) {
+            self.written().insert(key.to_string(), (uid, rv));
+        }
+    }
+
+    /// Whether the cached `job` is older than a status this controller already wrote: a
+    /// sync from it would miss the counts and indexes recorded there (and could start a
+    /// second pod for a finished index). Its watch event brings the newer one.
+    fn behind(&self, key: &str, job: &Job) -> bool {
+        let cached = job
+            .metadata
+            .resource_version
+            .as_deref()
+            .and_then(|v| v.parse::<u64>().ok());
+        match (self.written().get(key), cached, job.metadata.uid.as_ref()) {
+            (Some((uid, written)), Some(cached), Some(u)) => uid == u && cached < *written,
+            _ => false,
+        }
     }
 
     fn counted(
@@ -318,6 +349,7 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
         ctx.expectations(Kind::Job).delete(&key);
         ctx.job_backoffs.lock().remove(&key);
         ctx.job_backoffs.counted().remove(&key);
+        ctx.job_backoffs.written().remove(&key);
         return release_orphans(&ctx, &key, None).await.map(|_| None);
     };
     if job
@@ -327,6 +359,9 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
         .is_some_and(|m| m != MANAGED_BY)
     {
         // Another controller owns this Job's pods and status.
+        return Ok(None);
+    }
+    if ctx.job_backoffs.behind(&key, &job) {
         return Ok(None);
     }
     release_orphans(&ctx, &key, job.metadata.uid.as_deref()).await?;
@@ -446,6 +481,10 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
             if !unc_s.contains(&puid) {
                 unc_s.insert(puid);
             }
+            // Its index is recorded with it (the pod may be gone by the time it is counted).
+            if indexed && let Some(i) = index_of(p) {
+                completed.insert(i);
+            }
             to_release.push(p.clone());
         } else if is_failed(p)
             && (pods::phase(p) == "Failed" || p.metadata.deletion_timestamp.is_some())
@@ -490,6 +529,11 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
     uncounted.succeeded = Some(unc_s.iter().cloned().collect());
     uncounted.failed = Some(unc_f.iter().cloned().collect());
     st.uncounted_terminated_pods = Some(uncounted.clone());
+    if indexed {
+        let c = completions.unwrap_or(0);
+        completed.retain(|i| *i >= 0 && *i < c);
+        st.completed_indexes = Some(format_indexes(&completed));
+    }
     if per_index {
         // Written with the pods that failed them, so a retried sync never loses one.
         let c = completions.unwrap_or(0);
@@ -499,6 +543,7 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
     let mut rv = job.resource_version();
     if serde_json::to_value(&st).ok() != serde_json::to_value(&old_st).ok() {
         (st, rv) = write_status(&api, &job, rv, st).await?;
+        ctx.job_backoffs.note_written(&key, &job, rv.as_deref());
     }
     // 2. Release their finalizers, 3. move them into the counters.
     release(&pods_api, to_release.iter()).await?;
@@ -770,7 +815,8 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
         }
     }
     if serde_json::to_value(&st).ok() != serde_json::to_value(&job.status).ok() {
-        write_status(&api, &job, rv, st).await?;
+        let (_, rv) = write_status(&api, &job, rv, st).await?;
+        ctx.job_backoffs.note_written(&key, &job, rv.as_deref());
     }
     if !newly_counted.is_empty() {
         ctx.job_backoffs
