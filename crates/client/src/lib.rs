@@ -12,6 +12,10 @@
 //!   client-go's timing (lease 15 s, renew deadline 10 s, retry 2 s) and record semantics
 //!   (holderIdentity, acquireTime, renewTime, leaseTransitions).
 //! - [`connect`]: a `kube::Client` from a kubeconfig file.
+//! - [`events`]: core/v1 Events as client-go's `record` package writes them — a
+//!   non-blocking [`Recorder`] per component feeding one writer through upstream's
+//!   `EventCorrelator` (aggregation of similar events, de-duplication by PATCHing `count`
+//!   and `lastTimestamp`, a per-object spam filter).
 //!
 //! A typical controller: build an [`Informer`] per resource it reads, register a handler
 //! that adds object keys ([`key_of`]) to a [`WorkQueue`], spawn [`Informer::run`], wait for
@@ -19,11 +23,13 @@
 //! `forget` or `add_rate_limited` it before `done`.
 
 pub mod connect;
+pub mod events;
 pub mod informer;
 pub mod leader;
 pub mod queue;
 
 pub use connect::{ConnectError, client_from_kubeconfig};
+pub use events::{EventBroadcaster, Recorder};
 pub use informer::{Change, Informer, Store, key_of, strip_managed_fields};
 pub use leader::{LeaderElectionConfig, LeaderElector, LeaderError};
 pub use queue::{RateLimiter, WorkQueue};

@@ -1,14 +1,14 @@
 //! What every controller here shares: a set of tasks that dies with its owner, workers
-//! draining a rate-limited [`WorkQueue`], core/v1 Events with upstream's reasons, and small
-//! helpers for times and object references.
+//! draining a rate-limited [`WorkQueue`], and small helpers for times and object
+//! references. Events go through `rkube_client::events` (one recorder per controller, its
+//! writer run among the controller's tasks).
 
 use std::future::Future;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, PostParams};
 use kube::{Resource, ResourceExt};
 use rkube_client::WorkQueue;
 use tokio::task::JoinSet;
@@ -108,72 +108,7 @@ pub fn now_secs() -> i64 {
 
 /// An ObjectReference to a typed object.
 pub fn reference<K: Resource<DynamicType = ()>>(obj: &K) -> ObjectReference {
-    ObjectReference {
-        api_version: Some(K::api_version(&()).into_owned()),
-        kind: Some(K::kind(&()).into_owned()),
-        name: obj.meta().name.clone(),
-        namespace: obj.meta().namespace.clone(),
-        uid: obj.meta().uid.clone(),
-        resource_version: obj.meta().resource_version.clone(),
-        field_path: None,
-    }
-}
-
-/// Writes core/v1 Events as upstream's controllers do (`source.component` is the
-/// controller's name), so `kubectl describe` and `kubectl get events` show them.
-#[derive(Clone)]
-pub struct Recorder {
-    client: kube::Client,
-    component: String,
-}
-
-impl Recorder {
-    pub fn new(client: kube::Client, component: &str) -> Self {
-        Recorder {
-            client,
-            component: component.to_string(),
-        }
-    }
-
-    /// Records an event about `object` (errors are logged: events are best effort).
-    pub async fn record(&self, object: &ObjectReference, type_: &str, reason: &str, message: &str) {
-        let ns = object
-            .namespace
-            .clone()
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| "default".into());
-        let t = now();
-        let name = format!(
-            "{}.{:x}",
-            object.name.as_deref().unwrap_or("object"),
-            Timestamp::now().as_nanosecond() as u64
-        );
-        let ev = Event {
-            metadata: ObjectMeta {
-                name: Some(name),
-                namespace: Some(ns.clone()),
-                ..Default::default()
-            },
-            involved_object: object.clone(),
-            reason: Some(reason.into()),
-            message: Some(message.into()),
-            type_: Some(type_.into()),
-            source: Some(EventSource {
-                component: Some(self.component.clone()),
-                host: None,
-            }),
-            first_timestamp: Some(t.clone()),
-            last_timestamp: Some(t),
-            count: Some(1),
-            reporting_component: Some(self.component.clone()),
-            reporting_instance: Some(self.component.clone()),
-            ..Default::default()
-        };
-        let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
-        if let Err(e) = api.create(&PostParams::default(), &ev).await {
-            tracing::debug!(error = %e, reason, "recording event");
-        }
-    }
+    rkube_client::events::object_reference(obj)
 }
 
 /// `namespace/name` of an object's owner-less key parts.

@@ -14,8 +14,10 @@ use kube::api::Api;
 use rkube_client::{Change, RateLimiter, Store, WorkQueue};
 use serde_json::json;
 
-use crate::base::{self, Error, Recorder, Tasks, is_not_found};
+use crate::base::{self, Error, Tasks, is_not_found};
 use crate::shared::Shared;
+use rkube_client::Recorder;
+use rkube_client::events::NORMAL;
 
 /// An IPv4 range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -164,7 +166,8 @@ pub async fn run(client: kube::Client, shared: Arc<Shared>, range: Cidr, mask: u
     let mut tasks = Tasks::new();
     // Ranges in use are known before any is handed out: workers start after the sync.
     shared.nodes.start().await;
-    let recorder = Recorder::new(client.clone(), "cidrAllocator");
+    let (recorder, writer) = Recorder::new(client.clone(), "cidrAllocator");
+    tasks.spawn(writer);
     base::spawn_workers(&mut tasks, "node-ipam", &queue, 2, move |name| {
         let (client, store, alloc, recorder) = (
             client.clone(),
@@ -197,14 +200,12 @@ async fn reconcile(
     let Some(cidr) = lock(alloc).allocate(name) else {
         let mut r = base::reference(node.as_ref());
         r.namespace = None;
-        recorder
-            .record(
-                &r,
-                "Normal",
-                "CIDRNotAvailable",
-                &format!("Node {name} status is now: CIDRNotAvailable"),
-            )
-            .await;
+        recorder.event_ref(
+            &r,
+            NORMAL,
+            "CIDRNotAvailable",
+            format!("Node {name} status is now: CIDRNotAvailable"),
+        );
         return Err(Error::Other(format!("no pod range left for node {name}")));
     };
     let api: Api<Node> = Api::all(client.clone());

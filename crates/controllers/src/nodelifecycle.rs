@@ -25,8 +25,10 @@ use kube::runtime::watcher;
 use rkube_client::{Change, Informer, RateLimiter, Store, WorkQueue, key_of, strip_managed_fields};
 use tokio::time::Instant;
 
-use crate::base::{self, Error, Recorder, Tasks, is_conflict, is_not_found};
+use crate::base::{self, Error, Tasks, is_conflict, is_not_found};
 use crate::shared::Shared;
+use rkube_client::Recorder;
+use rkube_client::events::NORMAL;
 
 pub const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
 pub const UNREACHABLE_TAINT: &str = "node.kubernetes.io/unreachable";
@@ -226,8 +228,10 @@ pub async fn run(client: kube::Client, shared: Arc<Shared>, grace: Duration, per
     tasks.spawn(leases_informer.run());
     shared.pods.start().await;
     shared.nodes.start().await;
-    let recorder = Recorder::new(client.clone(), "node-controller");
-    let evict_recorder = Recorder::new(client.clone(), "taint-eviction-controller");
+    let (events, writer) = rkube_client::EventBroadcaster::new(client.clone());
+    tasks.spawn(writer);
+    let recorder = events.recorder("node-controller");
+    let evict_recorder = events.recorder("taint-eviction-controller");
     {
         let (client, pods, nodes, q) = (
             client.clone(),
@@ -306,14 +310,12 @@ async fn monitor(
             .await?;
         let mut r = base::reference(node);
         r.namespace = None;
-        recorder
-            .record(
-                &r,
-                "Normal",
-                "NodeNotReady",
-                &format!("Node {name} status is now: NodeNotReady"),
-            )
-            .await;
+        recorder.event_ref(
+            &r,
+            NORMAL,
+            "NodeNotReady",
+            format!("Node {name} status is now: NodeNotReady"),
+        );
         ready = Some("Unknown".into());
     }
     // Taints follow the Ready condition.
@@ -451,14 +453,12 @@ async fn evict(
     let ns = base::ns_of(pod.as_ref());
     let name = base::name_of(pod.as_ref());
     let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    recorder
-        .record(
-            &base::reference(pod.as_ref()),
-            "Normal",
-            "TaintManagerEviction",
-            &format!("Marking for deletion Pod {ns}/{name}"),
-        )
-        .await;
+    recorder.event_ref(
+        &base::reference(pod.as_ref()),
+        NORMAL,
+        "TaintManagerEviction",
+        format!("Marking for deletion Pod {ns}/{name}"),
+    );
     let mut p = (*pod).clone();
     let status = p.status.get_or_insert_with(Default::default);
     let conditions = status.conditions.get_or_insert_with(Vec::new);

@@ -423,3 +423,92 @@ fn pod_disruption_budgets() {
         "spec.minAvailable: Invalid value: x%: a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
     );
 }
+
+#[test]
+fn job_success_policy_per_index_backoff_and_managed_by() {
+    let indexed = |extra: Value| {
+        let mut j = job();
+        j["spec"]["completionMode"] = json!("Indexed");
+        j["spec"]["completions"] = json!(5);
+        j["spec"]["parallelism"] = json!(5);
+        for (k, v) in extra.as_object().unwrap() {
+            j["spec"][k] = v.clone();
+        }
+        j
+    };
+    assert_valid(create_errors(indexed(json!({
+        "successPolicy": {"rules": [{"succeededIndexes": "0,2-4", "succeededCount": 2}, {"succeededCount": 1}]},
+        "backoffLimitPerIndex": 1, "maxFailedIndexes": 2,
+        "managedBy": "example.com/custom-controller",
+    }))));
+    // A success policy needs Indexed mode and well-formed rules.
+    let mut plain = job();
+    plain["spec"]["successPolicy"] = json!({"rules": [{"succeededCount": 1}]});
+    assert_has(
+        &create_errors(plain),
+        "spec.successPolicy: Invalid value: {Rules:[{SucceededIndexes:<nil> SucceededCount:(ptr)}]}: requires indexed completion mode",
+    );
+    let errs = create_errors(indexed(json!({"successPolicy": {"rules": [
+        {"succeededIndexes": "3,1"},
+        {"succeededIndexes": "0-7"},
+        {"succeededIndexes": "1-2", "succeededCount": 3},
+        {"succeededCount": 6},
+        {},
+    ]}})));
+    assert_has(
+        &errs,
+        "spec.successPolicy.rules[0].succeededIndexes: Invalid value: \"3,1\": error parsing succeededIndexes: non-increasing order, previous: 3, current: 1",
+    );
+    assert_has(
+        &errs,
+        "spec.successPolicy.rules[1].succeededIndexes: Invalid value: \"0-7\": error parsing succeededIndexes: too large index: \"7\"",
+    );
+    assert_has(
+        &errs,
+        "spec.successPolicy.rules[2].succeededCount: Invalid value: 3: must be less than or equal to 2 (the number of indexes in the specified succeededIndexes field)",
+    );
+    assert_has(
+        &errs,
+        "spec.successPolicy.rules[3].succeededCount: Invalid value: 6: must be less than or equal to 5 (the number of specified completions)",
+    );
+    assert_has(
+        &errs,
+        "spec.successPolicy.rules[4]: Required value: at least one of succeededCount or succeededIndexes must be specified",
+    );
+    assert_has(
+        &create_errors(indexed(json!({"successPolicy": {"rules": []}}))),
+        "spec.successPolicy.rules: Required value: at least one rules must be specified when the successPolicy is specified",
+    );
+    // Per-index backoff.
+    assert_has(
+        &create_errors(indexed(json!({"maxFailedIndexes": 1}))),
+        "spec.backoffLimitPerIndex: Required value: when maxFailedIndexes is specified",
+    );
+    let mut fail_index = indexed(json!({"podFailurePolicy": {"rules": [
+        {"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [3]}},
+    ]}}));
+    fail_index["spec"]["template"]["spec"]["restartPolicy"] = json!("Never");
+    assert_has(
+        &create_errors(fail_index),
+        "spec.podFailurePolicy.rules[0].action: Invalid value: \"FailIndex\": requires the backoffLimitPerIndex to be set",
+    );
+    let defaulted_job = prepared(indexed(json!({"backoffLimitPerIndex": 1})));
+    assert_eq!(defaulted_job["spec"]["backoffLimit"], 2147483647);
+    // managedBy: a domain-prefixed path of at most 63 bytes, immutable.
+    assert_has(
+        &create_errors(indexed(json!({"managedBy": "controller"}))),
+        "spec.managedBy: Invalid value: \"controller\": must be a domain-prefixed path (such as \"acme.io/foo\")",
+    );
+    let long = format!("example.com/{}", "x".repeat(60));
+    assert_starts(
+        &create_errors(indexed(json!({"managedBy": long}))),
+        "spec.managedBy: Too long: ",
+    );
+    let old = prepared(indexed(json!({"managedBy": "example.com/a"})));
+    let mut new = old.clone();
+    new["spec"]["managedBy"] = json!("example.com/b");
+    assert_has(
+        &update_errors(old, new),
+        "spec.managedBy: Invalid value: \"example.com/b\": field is immutable",
+    );
+}

@@ -13,15 +13,16 @@ use k8s_openapi::api::apps::v1::{
     ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
 };
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Node, Pod, ReplicationController};
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, ReplicationController};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
-use rkube_client::{Change, Informer, RateLimiter, Store, WorkQueue, key_of, strip_managed_fields};
+use rkube_client::{
+    Change, EventBroadcaster, Informer, RateLimiter, Store, WorkQueue, key_of, strip_managed_fields,
+};
 use serde::de::DeserializeOwned;
 use tokio::task::JoinSet;
 
-use crate::events::Recorder;
 use crate::expectations::Expectations;
 use crate::ownership::controller_of;
 use crate::{
@@ -82,7 +83,8 @@ pub const BY_NAMESPACE: &str = "namespace";
 pub struct Ctx {
     pub client: Client,
     pub config: Config,
-    pub recorder: Recorder,
+    /// Events of every controller here (`source.component` per call), correlated as upstream.
+    pub recorder: EventBroadcaster,
     pub pods: Store<Pod>,
     pub replicasets: Store<ReplicaSet>,
     pub rcs: Store<ReplicationController>,
@@ -93,6 +95,8 @@ pub struct Ctx {
     pub cronjobs: Store<CronJob>,
     pub revisions: Store<ControllerRevision>,
     pub nodes: Store<Node>,
+    /// StatefulSets' claims (their retention policy's ownerReferences).
+    pub claims: Store<PersistentVolumeClaim>,
     pub job_backoffs: job::Backoffs,
     queues: HashMap<Kind, WorkQueue<String>>,
     expectations: HashMap<Kind, Expectations>,
@@ -327,7 +331,7 @@ async fn worker(ctx: Arc<Ctx>, kind: Kind, sync: SyncFn) {
 /// runs the controllers' workers — all in one `JoinSet`, so dropping this future stops them.
 pub async fn run(client: Client, config: Config) {
     let mut tasks = JoinSet::new();
-    let (recorder, writer) = Recorder::new(client.clone());
+    let (recorder, writer) = EventBroadcaster::new(client.clone());
     tasks.spawn(writer);
 
     let pods = informer::<Pod>(&client);
@@ -340,6 +344,7 @@ pub async fn run(client: Client, config: Config) {
     let cronjobs = informer::<CronJob>(&client);
     let revisions = informer::<ControllerRevision>(&client);
     let nodes = informer::<Node>(&client);
+    let claims = informer::<PersistentVolumeClaim>(&client);
 
     let kinds = ALL;
     let ctx = Arc::new(Ctx {
@@ -355,6 +360,7 @@ pub async fn run(client: Client, config: Config) {
         cronjobs: cronjobs.store(),
         revisions: revisions.store(),
         nodes: nodes.store(),
+        claims: claims.store(),
         job_backoffs: Default::default(),
         queues: kinds
             .iter()
@@ -427,6 +433,16 @@ pub async fn run(client: Client, config: Config) {
         c.enqueue(Kind::CronJob, key_of(ch.object().as_ref()));
     });
     let c = ctx.clone();
+    let claims = claims.on_change(move |ch| {
+        // A set may be waiting for a stale claim to go before it recreates a pod.
+        if let Change::Deleted(claim) = ch {
+            let ns = claim.metadata.namespace.clone().unwrap_or_default();
+            for set in c.statefulsets.by_index(BY_NAMESPACE, &ns) {
+                c.enqueue(Kind::StatefulSet, key_of(set.as_ref()));
+            }
+        }
+    });
+    let c = ctx.clone();
     let nodes = nodes.on_change(move |_| {
         for key in c.daemonsets.keys() {
             c.enqueue(Kind::DaemonSet, key);
@@ -443,6 +459,7 @@ pub async fn run(client: Client, config: Config) {
     tasks.spawn(cronjobs.run());
     tasks.spawn(revisions.run());
     tasks.spawn(nodes.run());
+    tasks.spawn(claims.run());
 
     ctx.pods.wait_synced().await;
     ctx.replicasets.wait_synced().await;
@@ -454,6 +471,7 @@ pub async fn run(client: Client, config: Config) {
     ctx.cronjobs.wait_synced().await;
     ctx.revisions.wait_synced().await;
     ctx.nodes.wait_synced().await;
+    ctx.claims.wait_synced().await;
 
     let workers: Vec<(Kind, SyncFn)> = vec![
         (Kind::ReplicaSet, |c, k| {

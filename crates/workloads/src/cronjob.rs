@@ -20,8 +20,8 @@ use kube::{Api, ResourceExt};
 use crate::Error;
 use crate::context::{BY_NAMESPACE, Ctx};
 use crate::cron::Schedule;
-use crate::events::{NORMAL, WARNING};
 use crate::ownership::{self, controller_of};
+use rkube_client::events::{NORMAL, WARNING};
 
 const COMPONENT: &str = "cronjob-controller";
 pub const SCHEDULED_TIMESTAMP: &str = "batch.kubernetes.io/cronjob-scheduled-timestamp";
@@ -245,7 +245,11 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
                 Ok(_) => event(NORMAL, "SuccessfulDelete", format!("Deleted job {jname}")),
                 Err(kube::Error::Api(s)) if s.code == 404 => {}
                 Err(e) => {
-                    event(WARNING, "FailedDelete", format!("Deleted job: {e}"));
+                    event(
+                        WARNING,
+                        "FailedDelete",
+                        format!("Deleted job: {}", crate::api_message(&e)),
+                    );
                     return Err(e.into());
                 }
             }
@@ -285,7 +289,11 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
         }
         Err(kube::Error::Api(s)) if s.code == 409 => {}
         Err(e) => {
-            event(WARNING, "FailedCreate", format!("Error creating job: {e}"));
+            event(
+                WARNING,
+                "FailedCreate",
+                format!("Error creating job: {}", crate::api_message(&e)),
+            );
             return Err(e.into());
         }
     }

@@ -24,10 +24,10 @@ use rkube_client::key_of;
 use crate::Error;
 use crate::context::{Ctx, Kind};
 use crate::deployment::rolling::scaled_value;
-use crate::events::{NORMAL, WARNING};
 use crate::history::{self, HASH_LABEL};
 use crate::ownership::{self, Owner};
 use crate::pods::{self, BURST_REPLICAS};
+use rkube_client::events::{NORMAL, WARNING};
 
 const COMPONENT: &str = "daemonset-controller";
 pub const TEMPLATE_GENERATION_LABEL: &str = "pod-template-generation";
@@ -500,7 +500,7 @@ async fn manage(
                         ds,
                         WARNING,
                         "FailedCreate",
-                        format!("Error creating: {e}"),
+                        format!("Error creating: {}", crate::api_message(&e)),
                     );
                     Err(e)
                 }
@@ -530,7 +530,7 @@ async fn manage(
                         ds,
                         WARNING,
                         "FailedDelete",
-                        format!("Error deleting: {e}"),
+                        format!("Error deleting: {}", crate::api_message(&e)),
                     );
                     first_err.get_or_insert(e.into());
                 }

@@ -12,13 +12,23 @@
 //! (FailJob, Ignore, Count on exit codes or pod conditions) and `suspend` are honoured.
 //! Terminal states go through upstream's interim conditions: `FailureTarget` then `Failed`,
 //! `SuccessCriteriaMet` then `Complete`, each written once no pod is left running.
+//!
+//! Indexed Jobs may limit retries per index (`backoffLimitPerIndex`): each replacement
+//! carries the index's failure count in `batch.kubernetes.io/job-index-failure-count`
+//! (ignored failures in `…-ignored-failure-count`) and waits out a backoff of its own; an
+//! index whose pod fails with the count at the limit (or by a `FailIndex` policy rule) is
+//! recorded in `status.failedIndexes` and not retried. The Job fails with
+//! `MaxFailedIndexesExceeded` once more than `maxFailedIndexes` indexes failed, or with
+//! `FailedIndexes` once every index succeeded or failed. A `successPolicy` ends an Indexed
+//! Job early (`SuccessCriteriaMet`, reason `SuccessPolicy`, then `Complete`), its remaining
+//! pods terminated. A Job whose `spec.managedBy` names another controller is left alone.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::{
-    Job, JobCondition, JobStatus, PodFailurePolicyRule, UncountedTerminatedPods,
+    Job, JobCondition, JobStatus, PodFailurePolicyRule, SuccessPolicy, UncountedTerminatedPods,
 };
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -29,13 +39,19 @@ use serde_json::json;
 
 use crate::Error;
 use crate::context::{Ctx, Kind};
-use crate::events::{NORMAL, WARNING};
 use crate::ownership::{self, Owner};
 use crate::pods::{self, BURST_REPLICAS};
+use rkube_client::events::{NORMAL, WARNING};
 
 const COMPONENT: &str = "job-controller";
 pub const TRACKING_FINALIZER: &str = "batch.kubernetes.io/job-tracking";
 pub const COMPLETION_INDEX: &str = "batch.kubernetes.io/job-completion-index";
+/// Failures of the pod's index before it (backoffLimitPerIndex).
+pub const INDEX_FAILURE_COUNT: &str = "batch.kubernetes.io/job-index-failure-count";
+/// Failures of the pod's index a pod failure policy ignored before it.
+pub const INDEX_IGNORED_FAILURE_COUNT: &str = "batch.kubernetes.io/job-index-ignored-failure-count";
+/// `spec.managedBy` of Jobs this controller syncs (absent means the same).
+pub const MANAGED_BY: &str = "kubernetes.io/job-controller";
 
 /// Per-Job memory of the controller: the failure backoff (upstream's backoff record
 /// store) and the pods already moved into the counters, so a stale cache that still shows
@@ -44,11 +60,42 @@ pub const COMPLETION_INDEX: &str = "batch.kubernetes.io/job-completion-index";
 pub struct Backoffs {
     inner: Mutex<HashMap<String, (u32, jiff::Timestamp)>>,
     counted: Mutex<HashMap<String, std::collections::HashSet<String>>>,
+    /// The Job (uid) and resourceVersion of the last status this controller wrote.
+    written: Mutex<HashMap<String, (String, u64)>>,
 }
 
 impl Backoffs {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u32, jiff::Timestamp)>> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn written(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, u64)>> {
+        self.written.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Notes the resourceVersion a status write of `job` returned.
+    fn note_written(&self, key: &str, job: &Job, rv: Option<&str>) {
+        if let (Some(uid), Some(rv)) = (
+            job.metadata.uid.clone(),
+            rv.and_then(|v| v.parse::<u64>().ok()),
+        ) {
+            self.written().insert(key.to_string(), (uid, rv));
+        }
+    }
+
+    /// Whether the cached `job` is older than a status this controller already wrote: a
+    /// sync from it would miss the counts and indexes recorded there (and could start a
+    /// second pod for a finished index). Its watch event brings the newer one.
+    fn behind(&self, key: &str, job: &Job) -> bool {
+        let cached = job
+            .metadata
+            .resource_version
+            .as_deref()
+            .and_then(|v| v.parse::<u64>().ok());
+        match (self.written().get(key), cached, job.metadata.uid.as_ref()) {
+            (Some((uid, written)), Some(cached), Some(u)) => uid == u && cached < *written,
+            _ => false,
+        }
     }
 
     fn counted(
@@ -109,6 +156,75 @@ fn index_of(p: &Pod) -> Option<i32> {
     p.annotations().get(COMPLETION_INDEX)?.parse().ok()
 }
 
+fn annotation_count(p: &Pod, key: &str) -> i32 {
+    p.annotations()
+        .get(key)
+        .and_then(|v| v.parse().ok())
+        .filter(|n: &i32| *n >= 0)
+        .unwrap_or(0)
+}
+
+/// When a finished pod's last container ended (else when it was deleted).
+fn finished_at(p: &Pod) -> Option<jiff::Timestamp> {
+    p.status
+        .iter()
+        .flat_map(|s| s.container_statuses.iter().flatten())
+        .filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.finished_at.as_ref())
+        .map(|t| t.0)
+        .max()
+        .or_else(|| p.metadata.deletion_timestamp.as_ref().map(|t| t.0))
+}
+
+/// The failure counts a replacement of the failed pod `p` carries (upstream's
+/// `getNewIndexFailureCounts`): one more counted or one more ignored failure.
+fn next_failure_counts(rules: &[PodFailurePolicyRule], p: &Pod) -> (i32, i32) {
+    let (failed, ignored) = (
+        annotation_count(p, INDEX_FAILURE_COUNT),
+        annotation_count(p, INDEX_IGNORED_FAILURE_COUNT),
+    );
+    match match_policy(rules, p) {
+        PolicyAction::Ignore => (failed, ignored.saturating_add(1)),
+        _ => (failed.saturating_add(1), ignored),
+    }
+}
+
+/// Upstream's `matchSuccessPolicy`: the message of the first rule the succeeded indexes
+/// satisfy.
+pub fn match_success_policy(
+    policy: Option<&SuccessPolicy>,
+    completions: i32,
+    succeeded: &BTreeSet<i32>,
+) -> Option<String> {
+    let policy = policy?;
+    if succeeded.is_empty() {
+        return None;
+    }
+    for (i, rule) in policy.rules.iter().enumerate() {
+        let met = match (&rule.succeeded_indexes, rule.succeeded_count) {
+            (Some(ix), count) => {
+                let required: BTreeSet<i32> = parse_indexes(ix)
+                    .into_iter()
+                    .filter(|i| *i < completions)
+                    .collect();
+                if required.is_empty() {
+                    continue;
+                }
+                let done = required.intersection(succeeded).count();
+                match count {
+                    Some(n) => done as i64 >= i64::from(n),
+                    None => done == required.len(),
+                }
+            }
+            (None, Some(n)) => succeeded.len() as i64 >= i64::from(n),
+            (None, None) => false,
+        };
+        if met {
+            return Some(format!("Matched rules at index {i}"));
+        }
+    }
+    None
+}
+
 fn has_finalizer(p: &Pod) -> bool {
     p.metadata
         .finalizers
@@ -121,6 +237,7 @@ fn has_finalizer(p: &Pod) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PolicyAction {
     FailJob(String),
+    FailIndex,
     Ignore,
     Count,
 }
@@ -180,6 +297,7 @@ pub fn match_policy(rules: &[PodFailurePolicyRule], pod: &Pod) -> PolicyAction {
         if let Some(msg) = matched {
             return match rule.action.as_str() {
                 "FailJob" => PolicyAction::FailJob(msg),
+                "FailIndex" => PolicyAction::FailIndex,
                 "Ignore" => PolicyAction::Ignore,
                 _ => PolicyAction::Count,
             };
@@ -231,8 +349,21 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
         ctx.expectations(Kind::Job).delete(&key);
         ctx.job_backoffs.lock().remove(&key);
         ctx.job_backoffs.counted().remove(&key);
+        ctx.job_backoffs.written().remove(&key);
         return release_orphans(&ctx, &key, None).await.map(|_| None);
     };
+    if job
+        .spec
+        .as_ref()
+        .and_then(|s| s.managed_by.as_deref())
+        .is_some_and(|m| m != MANAGED_BY)
+    {
+        // Another controller owns this Job's pods and status.
+        return Ok(None);
+    }
+    if ctx.job_backoffs.behind(&key, &job) {
+        return Ok(None);
+    }
     release_orphans(&ctx, &key, job.metadata.uid.as_deref()).await?;
     let spec = job.spec.clone().unwrap_or_default();
     let ns = job.namespace().unwrap_or_default();
@@ -271,7 +402,11 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
     let indexed = spec.completion_mode.as_deref() == Some("Indexed");
     let completions = spec.completions;
     let parallelism = spec.parallelism.unwrap_or(1);
-    let backoff_limit = spec.backoff_limit.unwrap_or(6);
+    let per_index = indexed && spec.backoff_limit_per_index.is_some();
+    let index_limit = spec.backoff_limit_per_index.unwrap_or(0);
+    let backoff_limit = spec
+        .backoff_limit
+        .unwrap_or(if per_index { i32::MAX } else { 6 });
     let replace_failed_only = spec.pod_replacement_policy.as_deref() == Some("Failed");
     let rules = spec
         .pod_failure_policy
@@ -320,6 +455,14 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
         .unwrap_or_default();
     let mut failure: Option<(String, String)> = condition(&st, "FailureTarget")
         .map(|c| (c.reason.unwrap_or_default(), c.message.unwrap_or_default()));
+    let success_met = condition(&st, "SuccessCriteriaMet").is_some();
+    let mut failed_indexes: BTreeSet<i32> = st
+        .failed_indexes
+        .as_deref()
+        .map(parse_indexes)
+        .unwrap_or_default();
+    // Once the Job is ending, the pods it terminates fail no index.
+    let track_indexes = per_index && failure.is_none() && !success_met;
     let mut new_failures = 0u32;
     let mut to_release: Vec<Arc<Pod>> = Vec::new();
     for p in &owned {
@@ -338,6 +481,10 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
             if !unc_s.contains(&puid) {
                 unc_s.insert(puid);
             }
+            // Its index is recorded with it (the pod may be gone by the time it is counted).
+            if indexed && let Some(i) = index_of(p) {
+                completed.insert(i);
+            }
             to_release.push(p.clone());
         } else if is_failed(p)
             && (pods::phase(p) == "Failed" || p.metadata.deletion_timestamp.is_some())
@@ -353,7 +500,19 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
                             failure = Some(("PodFailurePolicy".into(), msg));
                         }
                     }
-                    PolicyAction::Count => {}
+                    PolicyAction::FailIndex => {
+                        if track_indexes && let Some(i) = index_of(p) {
+                            failed_indexes.insert(i);
+                        }
+                    }
+                    PolicyAction::Count => {
+                        if track_indexes
+                            && annotation_count(p, INDEX_FAILURE_COUNT) >= index_limit
+                            && let Some(i) = index_of(p)
+                        {
+                            failed_indexes.insert(i);
+                        }
+                    }
                 }
                 unc_f.insert(puid);
                 new_failures += 1;
@@ -370,9 +529,21 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
     uncounted.succeeded = Some(unc_s.iter().cloned().collect());
     uncounted.failed = Some(unc_f.iter().cloned().collect());
     st.uncounted_terminated_pods = Some(uncounted.clone());
+    if indexed {
+        let c = completions.unwrap_or(0);
+        completed.retain(|i| *i >= 0 && *i < c);
+        st.completed_indexes = Some(format_indexes(&completed));
+    }
+    if per_index {
+        // Written with the pods that failed them, so a retried sync never loses one.
+        let c = completions.unwrap_or(0);
+        failed_indexes.retain(|i| *i >= 0 && *i < c);
+        st.failed_indexes = Some(format_indexes(&failed_indexes));
+    }
     let mut rv = job.resource_version();
     if serde_json::to_value(&st).ok() != serde_json::to_value(&old_st).ok() {
         (st, rv) = write_status(&api, &job, rv, st).await?;
+        ctx.job_backoffs.note_written(&key, &job, rv.as_deref());
     }
     // 2. Release their finalizers, 3. move them into the counters.
     release(&pods_api, to_release.iter()).await?;
@@ -476,14 +647,15 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
                 st.start_time = Some(now_t.clone());
             }
         }
-        // Failure criteria.
-        if failure.is_none() && total_failed > backoff_limit {
+        // Failure criteria (none once success criteria were met).
+        if failure.is_none() && !success_met && total_failed > backoff_limit {
             failure = Some((
                 "BackoffLimitExceeded".into(),
                 "Job has reached the specified backoff limit".into(),
             ));
         }
         if failure.is_none()
+            && !success_met
             && !suspended
             && let (Some(ads), Some(start)) = (spec.active_deadline_seconds, st.start_time.as_ref())
         {
@@ -497,7 +669,26 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
                 requeue = Some(Duration::from_millis((due - now.as_millisecond()) as u64));
             }
         }
-        // Success criteria.
+        if per_index && failure.is_none() && !success_met {
+            let c = completions.unwrap_or(0);
+            let n_failed = failed_indexes.len() as i64;
+            if spec
+                .max_failed_indexes
+                .is_some_and(|m| n_failed > i64::from(m))
+            {
+                failure = Some((
+                    "MaxFailedIndexesExceeded".into(),
+                    "Job has exceeded the specified maximal number of failed indexes".into(),
+                ));
+            } else if n_failed > 0 && n_failed + completed.len() as i64 >= i64::from(c) {
+                failure = Some(("FailedIndexes".into(), "Job has failed indexes".into()));
+            }
+        }
+        // Success criteria: a success policy first, then completions.
+        let policy_met = match (indexed, completions) {
+            (true, Some(c)) => match_success_policy(spec.success_policy.as_ref(), c, &completed),
+            _ => None,
+        };
         let success = match (indexed, completions) {
             (true, Some(c)) => completed.len() as i32 >= c,
             (false, Some(c)) => total_succeeded >= c,
@@ -507,16 +698,27 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
             if condition(&st, "FailureTarget").is_none() {
                 set_condition(&mut st, "FailureTarget", "True", reason, message, &now_t);
             }
-        } else if success && condition(&st, "SuccessCriteriaMet").is_none() {
-            let msg = "Reached expected number of succeeded pods";
-            set_condition(
-                &mut st,
-                "SuccessCriteriaMet",
-                "True",
-                "CompletionsReached",
-                msg,
-                &now_t,
-            );
+        } else if !success_met {
+            if let Some(msg) = &policy_met {
+                set_condition(
+                    &mut st,
+                    "SuccessCriteriaMet",
+                    "True",
+                    "SuccessPolicy",
+                    msg,
+                    &now_t,
+                );
+            } else if success {
+                let msg = "Reached expected number of succeeded pods";
+                set_condition(
+                    &mut st,
+                    "SuccessCriteriaMet",
+                    "True",
+                    "CompletionsReached",
+                    msg,
+                    &now_t,
+                );
+            }
         }
         let ending = failure.is_some() || condition(&st, "SuccessCriteriaMet").is_some();
         if ending || suspended {
@@ -531,15 +733,16 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
                 ctx.recorder
                     .event(COMPONENT, job.as_ref(), WARNING, reason, message.clone());
             } else if drained && !suspended && failure.is_none() {
-                let msg = "Reached expected number of succeeded pods";
-                set_condition(
-                    &mut st,
-                    "Complete",
-                    "True",
-                    "CompletionsReached",
-                    msg,
-                    &now_t,
-                );
+                // Complete carries the reason the success criteria were met for.
+                let (reason, msg) = condition(&st, "SuccessCriteriaMet")
+                    .map(|c| (c.reason.unwrap_or_default(), c.message.unwrap_or_default()))
+                    .unwrap_or_else(|| {
+                        (
+                            "CompletionsReached".into(),
+                            "Reached expected number of succeeded pods".into(),
+                        )
+                    });
+                set_condition(&mut st, "Complete", "True", &reason, &msg, &now_t);
                 st.completion_time = Some(now_t.clone());
                 ctx.recorder.event(
                     COMPONENT,
@@ -564,25 +767,41 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
             );
             let ready_at = last.as_millisecond() + delay.as_millis() as i64;
             let wait = ready_at - now.as_millisecond();
-            let can_create = fails == 0 || wait <= 0;
+            // With per-index limits each index waits out its own backoff instead.
+            let can_create = per_index || fails == 0 || wait <= 0;
             if !can_create {
                 let d = Duration::from_millis(wait as u64);
                 requeue = Some(requeue.map_or(d, |r| r.min(d)));
             }
-            manage_err = manage(
+            let retries = if per_index {
+                index_retries(&ctx, &owned, &rules, &is_failed)
+            } else {
+                HashMap::new()
+            };
+            let plan = Plan {
+                completed: &completed,
+                failed_indexes: &failed_indexes,
+                retries: &retries,
+                per_index,
+                now,
+            };
+            let (res, wait) = manage(
                 &ctx,
                 &job,
                 &key,
                 &active,
-                &completed,
+                &plan,
                 total_succeeded,
                 can_create,
                 indexed,
                 completions,
                 parallelism,
             )
-            .await
-            .err();
+            .await;
+            manage_err = res.err();
+            if let Some(d) = wait {
+                requeue = Some(requeue.map_or(d, |r| r.min(d)));
+            }
         }
     }
 
@@ -596,7 +815,8 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
         }
     }
     if serde_json::to_value(&st).ok() != serde_json::to_value(&job.status).ok() {
-        write_status(&api, &job, rv, st).await?;
+        let (_, rv) = write_status(&api, &job, rv, st).await?;
+        ctx.job_backoffs.note_written(&key, &job, rv.as_deref());
     }
     if !newly_counted.is_empty() {
         ctx.job_backoffs
@@ -730,41 +950,114 @@ async fn delete_pods(ctx: &Ctx, job: &Job, key: &str, victims: Vec<Arc<Pod>>) ->
     err.map_or(Ok(()), |e| Err(e.into()))
 }
 
+/// A failed index's next attempt: its failure counts and when its backoff ends.
+#[derive(Debug, Clone, Copy)]
+struct Retry {
+    failures: i32,
+    ignored: i32,
+    ready_at: jiff::Timestamp,
+}
+
+/// Per index with failed pods, the attempt that replaces the last of them.
+fn index_retries(
+    ctx: &Ctx,
+    owned: &[Arc<Pod>],
+    rules: &[PodFailurePolicyRule],
+    is_failed: &dyn Fn(&Pod) -> bool,
+) -> HashMap<i32, Retry> {
+    let mut out: HashMap<i32, Retry> = HashMap::new();
+    for p in owned.iter().filter(|p| is_failed(p)) {
+        let Some(i) = index_of(p) else { continue };
+        let (failures, ignored) = next_failure_counts(rules, p);
+        if out
+            .get(&i)
+            .is_some_and(|r| r.failures + r.ignored >= failures + ignored)
+        {
+            continue;
+        }
+        let delay = if failures > annotation_count(p, INDEX_FAILURE_COUNT) {
+            backoff_delay(
+                failures as u32,
+                ctx.config.job_backoff_base,
+                ctx.config.job_backoff_max,
+            )
+        } else {
+            Duration::ZERO
+        };
+        let finished = finished_at(p).unwrap_or_else(|| ctx.now());
+        let ready_at = finished
+            .checked_add(jiff::SignedDuration::try_from(delay).unwrap_or_default())
+            .unwrap_or(finished);
+        out.insert(
+            i,
+            Retry {
+                failures,
+                ignored,
+                ready_at,
+            },
+        );
+    }
+    out
+}
+
+/// What decides which indexes get pods.
+struct Plan<'a> {
+    completed: &'a BTreeSet<i32>,
+    failed_indexes: &'a BTreeSet<i32>,
+    retries: &'a HashMap<i32, Retry>,
+    per_index: bool,
+    now: jiff::Timestamp,
+}
+
+/// Creates or deletes pods towards the wanted number of active pods; returns when to
+/// look again if an index is still backing off.
 #[allow(clippy::too_many_arguments)]
 async fn manage(
     ctx: &Ctx,
     job: &Job,
     key: &str,
     active: &[Arc<Pod>],
-    completed: &BTreeSet<i32>,
+    plan: &Plan<'_>,
     succeeded: i32,
     can_create: bool,
     indexed: bool,
     completions: Option<i32>,
     parallelism: i32,
-) -> Result<(), Error> {
+) -> (Result<(), Error>, Option<Duration>) {
     let n_active = active.len() as i32;
+    let done = (plan.completed.len() + plan.failed_indexes.len()) as i32;
     let want = match completions {
         None if succeeded > 0 => n_active.min(parallelism),
         None => parallelism,
-        Some(c) if indexed => (c - completed.len() as i32).clamp(0, parallelism),
+        Some(c) if indexed => (c - done).clamp(0, parallelism),
         Some(c) => (c - succeeded).clamp(0, parallelism),
     };
     if n_active > want {
         let mut ranked = active.to_vec();
         pods::deletion_order(&mut ranked);
         ranked.truncate((n_active - want) as usize);
-        return delete_pods(ctx, job, key, ranked).await;
+        return (delete_pods(ctx, job, key, ranked).await, None);
     }
     if n_active >= want || !can_create {
-        return Ok(());
+        return (Ok(()), None);
     }
     let mut indexes: Vec<Option<i32>> = Vec::new();
+    let mut wait: Option<Duration> = None;
     let n = ((want - n_active) as usize).min(BURST_REPLICAS);
     if indexed {
         let busy: BTreeSet<i32> = active.iter().filter_map(|p| index_of(p)).collect();
         indexes = (0..completions.unwrap_or(0))
-            .filter(|i| !completed.contains(i) && !busy.contains(i))
+            .filter(|i| {
+                !plan.completed.contains(i) && !plan.failed_indexes.contains(i) && !busy.contains(i)
+            })
+            .filter(|i| match plan.retries.get(i) {
+                Some(r) if plan.per_index && r.ready_at > plan.now => {
+                    let left = r.ready_at.duration_since(plan.now).unsigned_abs();
+                    wait = Some(wait.map_or(left, |w| w.min(left)));
+                    false
+                }
+                _ => true,
+            })
             .take(n)
             .map(Some)
             .collect();
@@ -801,6 +1094,20 @@ async fn manage(
                 .labels
                 .get_or_insert_with(Default::default)
                 .insert(COMPLETION_INDEX.into(), ix.to_string());
+            if plan.per_index {
+                let r = plan.retries.get(&ix);
+                let annotations = pod
+                    .metadata
+                    .annotations
+                    .get_or_insert_with(Default::default);
+                annotations.insert(
+                    INDEX_FAILURE_COUNT.into(),
+                    r.map_or(0, |r| r.failures).to_string(),
+                );
+                if let Some(r) = r.filter(|r| r.ignored > 0) {
+                    annotations.insert(INDEX_IGNORED_FAILURE_COUNT.into(), r.ignored.to_string());
+                }
+            }
             let spec = pod.spec.get_or_insert_with(Default::default);
             spec.hostname = Some(format!("{name}-{ix}"));
             let env = EnvVar {
@@ -845,7 +1152,7 @@ async fn manage(
                         job,
                         WARNING,
                         "FailedCreate",
-                        format!("Error creating: {e}"),
+                        format!("Error creating: {}", crate::api_message(&e)),
                     );
                     Err(e)
                 }
@@ -856,7 +1163,7 @@ async fn manage(
     for _ in 0..skipped {
         exp.creation_observed(key);
     }
-    err.map_or(Ok(()), |e| Err(e.into()))
+    (err.map_or(Ok(()), |e| Err(e.into())), wait)
 }
 
 #[cfg(test)]

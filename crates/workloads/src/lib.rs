@@ -10,7 +10,7 @@
 //!
 //! Modules: [`context`] (the shared informers, queues and routing of changes to owners),
 //! [`ownership`] (controllerRef adopt/release), [`expectations`], [`pods`] (readiness,
-//! availability, slow start, deletion ranking), [`events`], [`selector`], and one module per
+//! availability, slow start, deletion ranking), [`selector`], and one module per
 //! controller.
 
 pub mod context;
@@ -18,7 +18,6 @@ pub mod cron;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
-pub mod events;
 pub mod expectations;
 pub mod history;
 pub mod job;
@@ -41,6 +40,15 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("{0}")]
     Invalid(String),
+}
+
+/// What upstream writes for a failed request (Go's `err.Error()`): the API server's
+/// message (`pods "web-x2x9k" is forbidden: exceeded quota: …`), else the error itself.
+pub fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message.clone(),
+        e => e.to_string(),
+    }
 }
 
 /// The clock the controllers read (tests may shift it).

@@ -17,10 +17,10 @@ use rkube_client::key_of;
 use serde_json::{Value, json};
 
 use crate::context::{Ctx, Kind};
-use crate::events::{NORMAL, WARNING};
 use crate::ownership::{self, Owner};
 use crate::pods::{self, BURST_REPLICAS};
 use crate::{Error, selector};
+use rkube_client::events::{NORMAL, WARNING};
 
 /// The controller's name in events (`From` in `kubectl describe`).
 fn component(kind: Kind) -> &'static str {
@@ -209,9 +209,13 @@ pub async fn sync(ctx: Arc<Ctx>, kind: Kind, key: String) -> Result<Option<Durat
             } else {
                 "FailedDelete"
             };
+            let message = match e {
+                Error::Kube(k) => crate::api_message(k),
+                e => e.to_string(),
+            };
             conditions.push(json!({
                 "type": "ReplicaFailure", "status": "True", "reason": reason,
-                "message": e.to_string(), "lastTransitionTime": now.to_string(),
+                "message": message, "lastTransitionTime": now.to_string(),
             }));
         }
         (None, Some(i)) => {
@@ -281,7 +285,12 @@ async fn manage(ctx: &Ctx, v: &View, key: &str, owned: &[Arc<Pod>]) -> Result<()
                     }
                     Err(e) => {
                         exp.creation_observed(key);
-                        v.event(ctx, WARNING, "FailedCreate", format!("Error creating: {e}"));
+                        v.event(
+                            ctx,
+                            WARNING,
+                            "FailedCreate",
+                            format!("Error creating: {}", crate::api_message(&e)),
+                        );
                         Err(e)
                     }
                 }
@@ -321,7 +330,12 @@ async fn manage(ctx: &Ctx, v: &View, key: &str, owned: &[Arc<Pod>]) -> Result<()
                     }
                     Err(e) => {
                         exp.deletion_observed(key, &key_of(p.as_ref()));
-                        v.event(ctx, WARNING, "FailedDelete", format!("Error deleting: {e}"));
+                        v.event(
+                            ctx,
+                            WARNING,
+                            "FailedDelete",
+                            format!("Error deleting: {}", crate::api_message(&e)),
+                        );
                         Err(e)
                     }
                 }

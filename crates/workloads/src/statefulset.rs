@@ -1,12 +1,19 @@
 //! The StatefulSet controller: pods with stable identities `<set>-<ordinal>` (hostname and
 //! the service's subdomain, labels `statefulset.kubernetes.io/pod-name` and
 //! `apps.kubernetes.io/pod-index`), one PVC per volumeClaimTemplate and pod
-//! (`<claim>-<set>-<ordinal>`, kept by default: persistentVolumeClaimRetentionPolicy
-//! Retain; with `whenDeleted: Delete` owned by the set), created in order and each only once
+//! (`<claim>-<set>-<ordinal>`), created in order and each only once
 //! its predecessors are Running and Ready (OrderedReady) or all at once (Parallel); scale
 //! down from the highest ordinal; RollingUpdate replaces pods from the highest ordinal down
 //! to the partition one at a time, OnDelete only recreates pods users delete; revisions are
 //! ControllerRevisions and status carries currentRevision/updateRevision and the counts.
+//!
+//! `persistentVolumeClaimRetentionPolicy` is carried out as upstream does, through the
+//! claims' ownerReferences and the garbage collector: with `whenDeleted: Delete` each claim
+//! is owned by the set; with `whenScaled: Delete` the claims of a pod being scaled away
+//! (ordinal outside the replica range) are owned by that pod — before it is deleted — and
+//! no longer by the set. `Retain` removes the respective reference. Claims controlled by
+//! another object are left alone. A pod whose claim still holds a reference to an earlier
+//! pod of its name (about to be collected) waits until that claim is gone.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,15 +23,15 @@ use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet, StatefulSetSta
 use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Pod, PodTemplateSpec, Volume,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, PostParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 
 use crate::context::Ctx;
-use crate::events::{NORMAL, WARNING};
 use crate::history::{self, HASH_LABEL};
 use crate::ownership::{self, Owner};
 use crate::{Error, pods};
+use rkube_client::events::{NORMAL, WARNING};
 
 const COMPONENT: &str = "statefulset-controller";
 pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
@@ -97,6 +104,82 @@ fn new_pod(set: &StatefulSet, template: &PodTemplateSpec, revision: &str, ord: i
     pod
 }
 
+/// Whether the retention policy says Delete (whenDeleted, whenScaled).
+fn retention(set: &StatefulSet) -> (bool, bool) {
+    let p = set
+        .spec
+        .as_ref()
+        .and_then(|s| s.persistent_volume_claim_retention_policy.as_ref());
+    let delete = |v: Option<&String>| v.map(String::as_str) == Some("Delete");
+    (
+        delete(p.and_then(|p| p.when_deleted.as_ref())),
+        delete(p.and_then(|p| p.when_scaled.as_ref())),
+    )
+}
+
+/// A plain (non-controller) ownerReference, as upstream sets on claims.
+fn plain_ref(api_version: &str, kind: &str, meta: &ObjectMeta) -> OwnerReference {
+    OwnerReference {
+        api_version: api_version.into(),
+        kind: kind.into(),
+        name: meta.name.clone().unwrap_or_default(),
+        uid: meta.uid.clone().unwrap_or_default(),
+        controller: None,
+        block_owner_deletion: None,
+    }
+}
+
+/// The ownerReferences `claim` must have under the set's retention policy for `pod`
+/// (upstream's `updateClaimOwnerRefForSetAndPod`), or `None` if they are right already or
+/// the claim is controlled by something else.
+pub fn claim_owners(
+    claim: &PersistentVolumeClaim,
+    set: &StatefulSet,
+    pod: &Pod,
+    scaled_down: bool,
+) -> Option<Vec<OwnerReference>> {
+    let refs = claim.metadata.owner_references.clone().unwrap_or_default();
+    let set_uid = set.metadata.uid.clone().unwrap_or_default();
+    let pod_uid = pod.metadata.uid.clone().unwrap_or_default();
+    if refs
+        .iter()
+        .any(|r| r.controller == Some(true) && r.uid != set_uid && r.uid != pod_uid)
+    {
+        return None;
+    }
+    let (when_deleted, when_scaled) = retention(set);
+    let want_set = when_deleted && !(when_scaled && scaled_down);
+    let want_pod = when_scaled && scaled_down;
+    let mut out = refs.clone();
+    for (want, uid, r) in [
+        (
+            want_set,
+            &set_uid,
+            plain_ref("apps/v1", "StatefulSet", &set.metadata),
+        ),
+        (want_pod, &pod_uid, plain_ref("v1", "Pod", &pod.metadata)),
+    ] {
+        let has = out.iter().any(|o| o.uid == *uid);
+        if want && !has {
+            out.push(r);
+        } else if !want && has {
+            out.retain(|o| o.uid != *uid);
+        }
+    }
+    (out != refs).then_some(out)
+}
+
+/// A reference to a Pod named `pod` on a claim about to be created for a new pod of that
+/// name: left from an earlier pod, so the garbage collector is deleting the claim.
+fn stale_pod_ref(claim: &PersistentVolumeClaim, pod: &str) -> bool {
+    claim
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.kind == "Pod" && r.name == pod)
+}
+
 struct Sync<'a> {
     ctx: &'a Ctx,
     set: Arc<StatefulSet>,
@@ -111,25 +194,70 @@ impl Sync<'_> {
             .event(COMPONENT, self.set.as_ref(), type_, reason, message);
     }
 
+    /// Brings the ownerReferences of `pod`'s claims in line with the retention policy
+    /// (`scaled_down`: the pod's ordinal is outside the replica range).
+    async fn fix_claims(&self, pod: &Pod, scaled_down: bool) -> Result<(), Error> {
+        let api: Api<PersistentVolumeClaim> = Api::namespaced(self.ctx.client.clone(), &self.ns);
+        let templates = self
+            .set
+            .spec
+            .as_ref()
+            .and_then(|s| s.volume_claim_templates.clone())
+            .unwrap_or_default();
+        for t in templates {
+            let cname = format!(
+                "{}-{}",
+                t.metadata.name.clone().unwrap_or_default(),
+                pod.name_any()
+            );
+            let cached = self.ctx.claims.get(&format!("{}/{cname}", self.ns));
+            let claim = match cached {
+                Some(c) => (*c).clone(),
+                // A pod about to be deleted must not lose its claim's reference to a cache
+                // that has not seen the claim yet.
+                None if scaled_down => match api.get_opt(&cname).await? {
+                    Some(c) => c,
+                    None => continue,
+                },
+                None => continue,
+            };
+            let Some(owners) = claim_owners(&claim, &self.set, pod, scaled_down) else {
+                continue;
+            };
+            let patch = serde_json::json!({"metadata": {
+                "ownerReferences": owners,
+                "resourceVersion": claim.metadata.resource_version,
+            }});
+            match api
+                .patch(&cname, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
     async fn create_claims(&self, pod: &str) -> Result<(), Error> {
         let spec = self.set.spec.clone().unwrap_or_default();
-        let delete_with_set = spec
-            .persistent_volume_claim_retention_policy
-            .as_ref()
-            .and_then(|p| p.when_deleted.as_deref())
-            == Some("Delete");
+        let (delete_with_set, _) = retention(&self.set);
         let api: Api<PersistentVolumeClaim> = Api::namespaced(self.ctx.client.clone(), &self.ns);
         for t in spec.volume_claim_templates.unwrap_or_default() {
             let cname = format!("{}-{pod}", t.metadata.name.clone().unwrap_or_default());
+            if let Some(existing) = self.ctx.claims.get(&format!("{}/{cname}", self.ns)) {
+                if stale_pod_ref(&existing, pod) {
+                    return Err(Error::Invalid(format!(
+                        "claim {cname} still refers to an earlier pod {pod}; waiting for it to be deleted"
+                    )));
+                }
+                continue;
+            }
             let mut labels = t.metadata.labels.clone().unwrap_or_default();
             labels.extend(spec.selector.match_labels.clone().unwrap_or_default());
-            let mut owners = None;
-            if delete_with_set {
-                let mut r = ownership::controller_ref(self.set.as_ref());
-                r.controller = None;
-                r.block_owner_deletion = None;
-                owners = Some(vec![r]);
-            }
+            let owners = delete_with_set
+                .then(|| vec![plain_ref("apps/v1", "StatefulSet", &self.set.metadata)]);
             let claim = PersistentVolumeClaim {
                 metadata: ObjectMeta {
                     name: Some(cname.clone()),
@@ -156,7 +284,11 @@ impl Sync<'_> {
                     self.event(
                         WARNING,
                         "FailedCreate",
-                        format!("create Claim {cname} for Pod {pod} in StatefulSet {} failed error: {e}", self.name),
+                        format!(
+                            "create Claim {cname} for Pod {pod} in StatefulSet {} failed error: {}",
+                            self.name,
+                            crate::api_message(&e)
+                        ),
                     );
                     return Err(e.into());
                 }
@@ -184,8 +316,9 @@ impl Sync<'_> {
                     WARNING,
                     "FailedCreate",
                     format!(
-                        "create Pod {pname} in StatefulSet {} failed error: {e}",
-                        self.name
+                        "create Pod {pname} in StatefulSet {} failed error: {}",
+                        self.name,
+                        crate::api_message(&e)
                     ),
                 );
                 Err(e.into())
@@ -211,8 +344,9 @@ impl Sync<'_> {
                     WARNING,
                     "FailedDelete",
                     format!(
-                        "delete Pod {pname} in StatefulSet {} failed error: {e}",
-                        self.name
+                        "delete Pod {pname} in StatefulSet {} failed error: {}",
+                        self.name,
+                        crate::api_message(&e)
                     ),
                 );
                 Err(e.into())
@@ -292,6 +426,14 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
         .and_then(|r| r.partition)
         .unwrap_or(0);
     let current_template = history::template_of(&current).unwrap_or_else(|| spec.template.clone());
+
+    // Claims get the owners the retention policy wants before any pod is deleted below.
+    for p in slots.values().filter(|p| !terminating(p)) {
+        s.fix_claims(p, false).await?;
+    }
+    for (_, p) in &condemned {
+        s.fix_claims(p, true).await?;
+    }
 
     let result = reconcile(
         &s,
@@ -460,6 +602,82 @@ async fn reconcile(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn set(when_deleted: &str, when_scaled: &str) -> StatefulSet {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "db", "namespace": "ns", "uid": "set-uid"},
+            "spec": {
+                "selector": {}, "serviceName": "db", "template": {},
+                "persistentVolumeClaimRetentionPolicy": {"whenDeleted": when_deleted, "whenScaled": when_scaled},
+            },
+        }))
+        .unwrap()
+    }
+
+    fn pod() -> Pod {
+        serde_json::from_value(
+            serde_json::json!({"metadata": {"name": "db-2", "namespace": "ns", "uid": "pod-uid"}}),
+        )
+        .unwrap()
+    }
+
+    fn claim(owner_uids: &[&str]) -> PersistentVolumeClaim {
+        let refs: Vec<serde_json::Value> = owner_uids
+            .iter()
+            .map(|u| serde_json::json!({"apiVersion": "v1", "kind": if *u == "pod-uid" { "Pod" } else { "StatefulSet" }, "name": "x", "uid": u}))
+            .collect();
+        serde_json::from_value(
+            serde_json::json!({"metadata": {"name": "data-db-2", "ownerReferences": refs}}),
+        )
+        .unwrap()
+    }
+
+    fn uids(refs: Option<Vec<OwnerReference>>) -> Option<Vec<String>> {
+        refs.map(|r| r.into_iter().map(|o| o.uid).collect())
+    }
+
+    #[test]
+    fn claim_owners_follow_the_retention_policy() {
+        let p = pod();
+        // (whenDeleted, whenScaled, scaled down, current owners) → wanted owners.
+        type Case<'a> = (&'a str, &'a str, bool, &'a [&'a str], Option<&'a [&'a str]>);
+        let cases: &[Case] = &[
+            (
+                "Retain",
+                "Retain",
+                false,
+                &["set-uid", "pod-uid"],
+                Some(&[]),
+            ),
+            ("Retain", "Retain", true, &[], None),
+            ("Delete", "Retain", false, &[], Some(&["set-uid"])),
+            ("Delete", "Retain", true, &["set-uid"], None),
+            ("Retain", "Delete", false, &["pod-uid"], Some(&[])),
+            ("Retain", "Delete", true, &[], Some(&["pod-uid"])),
+            ("Delete", "Delete", false, &[], Some(&["set-uid"])),
+            ("Delete", "Delete", true, &["set-uid"], Some(&["pod-uid"])),
+            ("Delete", "Delete", true, &["pod-uid"], None),
+        ];
+        for (wd, ws, down, have, want) in cases {
+            let got = uids(claim_owners(&claim(have), &set(wd, ws), &p, *down));
+            let want = want.map(|w| w.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+            assert_eq!(got, want, "{wd}/{ws} scaled down {down} from {have:?}");
+        }
+        // A claim another object controls is left alone.
+        let mut foreign = claim(&[]);
+        foreign.metadata.owner_references = Some(vec![OwnerReference {
+            api_version: "v1".into(),
+            kind: "Other".into(),
+            name: "o".into(),
+            uid: "other".into(),
+            controller: Some(true),
+            block_owner_deletion: None,
+        }]);
+        assert_eq!(
+            claim_owners(&foreign, &set("Delete", "Delete"), &p, true),
+            None
+        );
+    }
 
     #[test]
     fn ordinals_parse_strictly() {

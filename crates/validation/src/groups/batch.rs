@@ -16,6 +16,10 @@ use crate::path::Path;
 
 const MAX_PARALLELISM_INDEXED: i32 = 100_000;
 const MAX_COMPLETIONS_PER_INDEX: i32 = 100_000;
+const MAX_FAILED_INDEXES: i32 = 100_000;
+const MAX_SUCCESS_POLICY_RULES: usize = 20;
+const MAX_SUCCEEDED_INDEXES_LEN: usize = 64 * 1024;
+const MAX_MANAGED_BY_LEN: usize = 63;
 
 // ---------------------------------------------------------------- defaults
 
@@ -154,6 +158,33 @@ fn validate_job_spec_common(spec: &batch::JobSpec, sp: &Path, errs: &mut Errs) {
                 "must be less than or equal to completions",
             ));
         }
+        if m > MAX_FAILED_INDEXES {
+            errs.push(FieldError::invalid(
+                &sp.child("maxFailedIndexes"),
+                m,
+                format!("must be less than or equal to {MAX_FAILED_INDEXES}"),
+            ));
+        }
+    }
+    if let Some(policy) = &spec.success_policy {
+        let pp = sp.child("successPolicy");
+        match spec.completions {
+            Some(c) if indexed => validate_success_policy(policy, c, &pp, errs),
+            _ => errs.push(FieldError::invalid(
+                &pp,
+                BadValue::Raw(go_success_policy(policy)),
+                "requires indexed completion mode",
+            )),
+        }
+    }
+    if let Some(m) = &spec.managed_by {
+        let mp = sp.child("managedBy");
+        for (v, msg) in crate::names::domain_prefixed_path_errors(m) {
+            errs.push(FieldError::invalid(&mp, v, msg));
+        }
+        if m.len() > MAX_MANAGED_BY_LEN {
+            errs.push(FieldError::too_long(&mp, m, MAX_MANAGED_BY_LEN));
+        }
     }
     if let Some(cm) = spec.completion_mode.as_deref() {
         if cm != "NonIndexed" && cm != "Indexed" {
@@ -201,6 +232,13 @@ fn validate_job_spec_common(spec: &batch::JobSpec, sp: &Path, errs: &mut Errs) {
                     &rp.child("action"),
                     &r.action,
                     &actions,
+                ));
+            }
+            if r.action == "FailIndex" && spec.backoff_limit_per_index.is_none() {
+                errs.push(FieldError::invalid(
+                    &rp.child("action"),
+                    &r.action,
+                    "requires the backoffLimitPerIndex to be set",
                 ));
             }
             match (&r.on_exit_codes, &r.on_pod_conditions) {
@@ -283,6 +321,137 @@ fn validate_job_spec_common(spec: &batch::JobSpec, sp: &Path, errs: &mut Errs) {
             ));
         }
     }
+}
+
+/// Go's `%v` of a SuccessPolicy, as upstream's error shows it.
+fn go_success_policy(p: &batch::SuccessPolicy) -> String {
+    let rules: Vec<String> = p
+        .rules
+        .iter()
+        .map(|r| {
+            let ptr = |set: bool| if set { "(ptr)" } else { "<nil>" };
+            format!(
+                "{{SucceededIndexes:{} SucceededCount:{}}}",
+                ptr(r.succeeded_indexes.is_some()),
+                ptr(r.succeeded_count.is_some())
+            )
+        })
+        .collect();
+    format!("{{Rules:[{}]}}", rules.join(" "))
+}
+
+fn validate_success_policy(
+    policy: &batch::SuccessPolicy,
+    completions: i32,
+    pp: &Path,
+    errs: &mut Errs,
+) {
+    let rp = pp.child("rules");
+    if policy.rules.is_empty() {
+        errs.push(FieldError::required(
+            &rp,
+            "at least one rules must be specified when the successPolicy is specified",
+        ));
+    }
+    if policy.rules.len() > MAX_SUCCESS_POLICY_RULES {
+        errs.push(FieldError::too_many(
+            &rp,
+            policy.rules.len(),
+            MAX_SUCCESS_POLICY_RULES,
+        ));
+    }
+    for (i, rule) in policy.rules.iter().enumerate() {
+        let p = rp.index(i);
+        let mut total = 0;
+        if let Some(ix) = &rule.succeeded_indexes {
+            let ip = p.child("succeededIndexes");
+            if ix.len() > MAX_SUCCEEDED_INDEXES_LEN {
+                errs.push(FieldError::too_long(&ip, ix, MAX_SUCCEEDED_INDEXES_LEN));
+            }
+            match indexes_total(ix, completions) {
+                Ok(n) => total = n,
+                Err(e) => errs.push(FieldError::invalid(
+                    &ip,
+                    ix,
+                    format!("error parsing succeededIndexes: {e}"),
+                )),
+            }
+        }
+        if let Some(n) = rule.succeeded_count {
+            let cp = p.child("succeededCount");
+            if n < 0 {
+                errs.push(FieldError::invalid(
+                    &cp,
+                    n,
+                    "must be greater than or equal to 0",
+                ));
+            }
+            if n > completions {
+                errs.push(FieldError::invalid(
+                    &cp,
+                    n,
+                    format!("must be less than or equal to {completions} (the number of specified completions)"),
+                ));
+            }
+            if rule.succeeded_indexes.is_some() && n > total {
+                errs.push(FieldError::invalid(
+                    &cp,
+                    n,
+                    format!("must be less than or equal to {total} (the number of indexes in the specified succeededIndexes field)"),
+                ));
+            }
+        }
+        if rule.succeeded_indexes.is_none() && rule.succeeded_count.is_none() {
+            errs.push(FieldError::required(
+                &p,
+                "at least one of succeededCount or succeededIndexes must be specified",
+            ));
+        }
+    }
+}
+
+/// Upstream's `validateIndexesFormat`: the number of indexes in `1,3-5,7`, all below
+/// `completions` and strictly increasing.
+fn indexes_total(s: &str, completions: i32) -> Result<i32, String> {
+    if s.is_empty() {
+        return Ok(0);
+    }
+    let mut last: Option<i64> = None;
+    let mut total: i32 = 0;
+    let parse = |v: &str| -> Result<i64, String> {
+        let n: i64 = v
+            .parse()
+            .map_err(|_| format!("cannot convert string to integer for index: \"{v}\""))?;
+        if n >= i64::from(completions) {
+            return Err(format!("too large index: \"{v}\""));
+        }
+        Ok(n)
+    };
+    for interval in s.split(',') {
+        let parts: Vec<&str> = interval.split('-').collect();
+        if parts.len() > 2 {
+            return Err(format!(
+                "the fragment \"{interval}\" violates the requirement that an index interval can have at most two parts separated by '-'"
+            ));
+        }
+        let x = parse(parts[0])?;
+        if let Some(l) = last
+            && l >= x
+        {
+            return Err(format!("non-increasing order, previous: {l}, current: {x}"));
+        }
+        total = total.saturating_add(1);
+        last = Some(x);
+        if let Some(y) = parts.get(1) {
+            let y = parse(y)?;
+            if x >= y {
+                return Err(format!("non-increasing order, previous: {x}, current: {y}"));
+            }
+            total = total.saturating_add((y - x) as i32);
+            last = Some(y);
+        }
+    }
+    Ok(total)
 }
 
 fn validate_job(job: &batch::Job, errs: &mut Errs) {

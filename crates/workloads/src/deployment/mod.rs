@@ -15,7 +15,8 @@
 //!   undo`), deletes old ReplicaSets beyond revisionHistoryLimit once complete;
 //! - writes status: counts, collisionCount, and the Available and Progressing conditions
 //!   with upstream's reasons, including ProgressDeadlineExceeded after
-//!   progressDeadlineSeconds.
+//!   progressDeadlineSeconds, and ReplicaFailure copied from the new (else an old)
+//!   ReplicaSet's while it has one (e.g. pod creates refused by a quota).
 
 pub mod rolling;
 
@@ -33,9 +34,9 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 
 use crate::context::Ctx;
-use crate::events::{NORMAL, WARNING};
 use crate::ownership::{self, Owner, controller_of};
 use crate::{Error, pods, selector};
+use rkube_client::events::{NORMAL, WARNING};
 use rolling::OldRs;
 
 const COMPONENT: &str = "deployment-controller";
@@ -411,15 +412,23 @@ impl<'a> Sync<'a> {
                 )))
             }
             Err(e) => {
-                self.set_condition("ReplicaFailure", "True", "FailedCreate", e.to_string());
-                let _ = self
-                    .write_status(self.d.status.clone().unwrap_or_default())
-                    .await;
-                self.event(
-                    WARNING,
-                    "FailedCreate",
-                    format!("Failed to create new replica set {name:?}: {e}"),
+                // Upstream: Progressing=False (ReplicaSetCreateError) and a Warning event.
+                let msg = format!(
+                    "Failed to create new replica set {name:?}: {}",
+                    crate::api_message(&e)
                 );
+                if self.progress_deadline().is_some() {
+                    self.set_condition(
+                        "Progressing",
+                        "False",
+                        "ReplicaSetCreateError",
+                        msg.clone(),
+                    );
+                    let _ = self
+                        .write_status(self.d.status.clone().unwrap_or_default())
+                        .await;
+                }
+                self.event(WARNING, "ReplicaSetCreateError", msg);
                 Err(e.into())
             }
         }
@@ -541,6 +550,20 @@ impl<'a> Sync<'a> {
         let now = self.ctx.now();
         let mut requeue = None;
         if rollout {
+            // The ReplicaFailure of the new ReplicaSet, else of an old one, is the
+            // Deployment's (upstream's getReplicaFailures); none → removed.
+            let conds = status.conditions.get_or_insert_with(Vec::new);
+            match replica_failure(all, new) {
+                Some(c) => set_condition(
+                    conds,
+                    "ReplicaFailure",
+                    &c.status,
+                    c.reason.as_deref().unwrap_or_default(),
+                    c.message.clone().unwrap_or_default(),
+                    c.last_transition_time.clone().unwrap_or(Time(now)),
+                ),
+                None => conds.retain(|c| c.type_ != "ReplicaFailure"),
+            }
             let complete = self.complete(&status);
             let moved = progressing(&old, &status);
             let all_updated = status.replicas == status.updated_replicas;
@@ -625,6 +648,23 @@ impl<'a> Sync<'a> {
         }
         Ok(requeue)
     }
+}
+
+/// The ReplicaFailure condition of the new ReplicaSet, else of the first old one with one.
+fn replica_failure<'a>(
+    all: &[&'a ReplicaSet],
+    new: Option<&'a ReplicaSet>,
+) -> Option<&'a k8s_openapi::api::apps::v1::ReplicaSetCondition> {
+    let failure = |rs: &'a ReplicaSet| {
+        rs.status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .find(|c| c.type_ == "ReplicaFailure")
+    };
+    new.and_then(failure)
+        .or_else(|| all.iter().find_map(|rs| failure(rs)))
 }
 
 /// Whether the rollout moved (upstream's `DeploymentProgressing`).

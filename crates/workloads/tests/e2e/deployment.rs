@@ -410,3 +410,107 @@ async fn recreate_and_progress_deadline() {
         .patch("stuck", &PatchParams::default(), &Patch::Merge(json!({})))
         .await;
 }
+
+/// A ReplicaSet whose pod creates a quota refuses carries ReplicaFailure (FailedCreate);
+/// the Deployment shows the same condition, reason and message, and drops it once the
+/// ReplicaSet's clears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_failure_follows_the_replica_set() {
+    use k8s_openapi::api::core::v1::ResourceQuota;
+    let c = cluster(1).await;
+    let quotas: Api<ResourceQuota> = Api::namespaced(c.client.clone(), "default");
+    let q: ResourceQuota = apply(json!({
+        "metadata": {"name": "two"},
+        "spec": {"hard": {"pods": "2"}},
+    }));
+    quotas.create(&PostParams::default(), &q).await.unwrap();
+    quotas
+        .patch_status(
+            "two",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"hard": {"pods": "2"}, "used": {"pods": "0"}}})),
+        )
+        .await
+        .unwrap();
+    let api: Api<Deployment> = Api::namespaced(c.client.clone(), "default");
+    api.create(
+        &PostParams::default(),
+        &deployment("capped", 3, "web:1", json!({"type": "RollingUpdate"})),
+    )
+    .await
+    .unwrap();
+    let failure = |d: &Deployment| {
+        d.status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .find(|c| c.type_ == "ReplicaFailure")
+            .cloned()
+    };
+    let cond = eventually("the Deployment's ReplicaFailure", 60, async || {
+        failure(&api.get("capped").await.ok()?)
+    })
+    .await;
+    assert_eq!(
+        (cond.status.as_str(), cond.reason.as_deref()),
+        ("True", Some("FailedCreate"))
+    );
+    let msg = cond.message.clone().unwrap_or_default();
+    assert!(
+        msg.starts_with("pods \"capped-")
+            && msg.ends_with(
+                "is forbidden: exceeded quota: two, requested: pods=1, used: pods=2, limited: pods=2"
+            ),
+        "{msg}"
+    );
+    // The ReplicaSet's (whose message names the pod of its latest attempt).
+    let rss: Api<ReplicaSet> = Api::namespaced(c.client.clone(), "default");
+    let rs = rss
+        .list(&ListParams::default().labels("app=capped"))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let rs_cond = rs
+        .status
+        .unwrap()
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "ReplicaFailure")
+        .unwrap();
+    assert_eq!(
+        (rs_cond.status, rs_cond.reason),
+        (cond.status.clone(), cond.reason.clone())
+    );
+    let quota_part = |m: &str| {
+        m.split_once(" is forbidden: ")
+            .map(|(_, rest)| rest.to_string())
+    };
+    assert_eq!(
+        quota_part(rs_cond.message.as_deref().unwrap_or_default()),
+        quota_part(&msg)
+    );
+
+    // Room for the third pod: the ReplicaSet's failure clears, and so does the Deployment's.
+    quotas
+        .patch(
+            "two",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"hard": {"pods": "5"}}})),
+        )
+        .await
+        .unwrap();
+    let d = complete(&api, "capped", 3).await;
+    let d = if failure(&d).is_some() {
+        eventually("ReplicaFailure removed", 30, async || {
+            let d = api.get("capped").await.ok()?;
+            failure(&d).is_none().then_some(d)
+        })
+        .await
+    } else {
+        d
+    };
+    assert!(failure(&d).is_none());
+}

@@ -320,3 +320,280 @@ async fn failure_policy_suspend_and_deadline() {
     })
     .await;
 }
+
+/// An Indexed Job with a manual selector `app=<name>`, so the test can add a pod of its own
+/// for one index before the Job starts (the Job adopts it like any orphan it selects).
+fn manual_indexed(name: &str, spec: serde_json::Value, annotations: serde_json::Value) -> Job {
+    let mut s = spec;
+    s["manualSelector"] = json!(true);
+    s["selector"] = json!({"matchLabels": {"app": name}});
+    s["completionMode"] = json!("Indexed");
+    let mut j = job(name, s, annotations);
+    let t = &mut j.spec.as_mut().unwrap().template;
+    t.metadata.get_or_insert_with(Default::default).labels =
+        Some([("app".to_string(), name.to_string())].into());
+    j
+}
+
+/// A pod for `index` of the Job `job` (selected by `app=<job>`), exiting `code` soon,
+/// holding the tracking finalizer as the Job's own pods do.
+async fn index_pod(c: &Cluster, job: &str, index: i32, run: &str, code: i32) -> String {
+    let api: Api<Pod> = Api::namespaced(c.client.clone(), "default");
+    let name = format!("{job}-own-{index}");
+    let pod: Pod = apply(json!({
+        "metadata": {
+            "name": name,
+            "labels": {"app": job},
+            "annotations": {
+                "batch.kubernetes.io/job-completion-index": index.to_string(),
+                "fake.rkube.io/run-seconds": run,
+                "fake.rkube.io/exit-code": code.to_string(),
+            },
+            "finalizers": ["batch.kubernetes.io/job-tracking"],
+        },
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox:1.36"}]},
+    }));
+    api.create(&PostParams::default(), &pod).await.unwrap();
+    eventually("own pod running", 30, async || {
+        let p = api.get(&name).await.ok()?;
+        (p.status?.phase.as_deref() == Some("Running")).then_some(())
+    })
+    .await;
+    name
+}
+
+async fn app_pods(c: &Cluster, app: &str) -> Vec<Pod> {
+    pods(&c.client, "default", app).await
+}
+
+fn annotation(p: &Pod, key: &str) -> Option<String> {
+    p.metadata.annotations.as_ref()?.get(key).cloned()
+}
+
+fn index(p: &Pod) -> i32 {
+    annotation(p, "batch.kubernetes.io/job-completion-index")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backoff_limit_per_index_and_failed_indexes() {
+    let base = Duration::from_millis(300);
+    let c = cluster_with(
+        1,
+        Config {
+            job_backoff_base: base,
+            ..Default::default()
+        },
+    )
+    .await;
+    let api: Api<Job> = Api::namespaced(c.client.clone(), "default");
+    // Index 1 succeeds (the test's own pod); every pod the Job makes exits 1.
+    index_pod(&c, "perindex", 1, "2", 0).await;
+    let j = manual_indexed(
+        "perindex",
+        json!({"completions": 3, "parallelism": 3, "backoffLimitPerIndex": 1}),
+        json!({"fake.rkube.io/run-seconds": "0.2", "fake.rkube.io/exit-code": "1"}),
+    );
+    api.create(&PostParams::default(), &j).await.unwrap();
+    let done = eventually("job failed", 90, async || {
+        let j = api.get("perindex").await.ok()?;
+        cond(&j, "Failed").map(|_| j)
+    })
+    .await;
+    assert_eq!(
+        cond(&done, "Failed").unwrap(),
+        (
+            "FailedIndexes".to_string(),
+            "Job has failed indexes".to_string()
+        )
+    );
+    assert_eq!(cond(&done, "FailureTarget").unwrap().0, "FailedIndexes");
+    let st = done.status.clone().unwrap();
+    assert_eq!(st.failed_indexes.as_deref(), Some("0,2"));
+    assert_eq!(st.completed_indexes.as_deref(), Some("1"));
+    assert_eq!((st.failed, st.succeeded), (Some(4), Some(1)));
+    // Each failed index ran twice: the first pod counted 0 failures, its replacement 1,
+    // and the replacement waited out the index's backoff.
+    let pods = app_pods(&c, "perindex").await;
+    for ix in [0, 2] {
+        let mut of: Vec<&Pod> = pods.iter().filter(|p| index(p) == ix).collect();
+        // Creation times have whole seconds only: order by the count the pods carry.
+        of.sort_by_key(|p| annotation(p, "batch.kubernetes.io/job-index-failure-count"));
+        let counts: Vec<String> = of
+            .iter()
+            .map(|p| {
+                annotation(p, "batch.kubernetes.io/job-index-failure-count").unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(counts, ["0", "1"], "index {ix}");
+        let first_end = of[0]
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .and_then(|cs| {
+                cs[0]
+                    .state
+                    .as_ref()?
+                    .terminated
+                    .as_ref()?
+                    .finished_at
+                    .clone()
+            })
+            .unwrap()
+            .0;
+        let second_start = of[1].metadata.creation_timestamp.clone().unwrap().0;
+        // Times are in whole seconds; the second pod is never earlier than the first's end.
+        assert!(
+            second_start >= first_end - jiff::SignedDuration::from_secs(1),
+            "index {ix}"
+        );
+    }
+    assert!(
+        pods.iter()
+            .all(|p| p.metadata.finalizers.as_ref().is_none_or(|f| f.is_empty())),
+        "finalizers released"
+    );
+    // Events are written in the background.
+    eventually("the FailedIndexes event", 10, async || {
+        let evs = events(&c.client, "default", "perindex").await;
+        evs.iter()
+            .any(|e| {
+                e.0 == "FailedIndexes" && e.1 == "Job has failed indexes" && e.2 == "job-controller"
+            })
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_failed_indexes_ends_the_job() {
+    let c = cluster_with(
+        1,
+        Config {
+            job_backoff_base: Duration::from_millis(200),
+            ..Default::default()
+        },
+    )
+    .await;
+    let api: Api<Job> = Api::namespaced(c.client.clone(), "default");
+    let j = job(
+        "maxfail",
+        json!({"completions": 4, "parallelism": 2, "completionMode": "Indexed",
+               "backoffLimitPerIndex": 0, "maxFailedIndexes": 1}),
+        json!({"fake.rkube.io/run-seconds": "0.2", "fake.rkube.io/exit-code": "1"}),
+    );
+    api.create(&PostParams::default(), &j).await.unwrap();
+    let done = eventually("job failed", 60, async || {
+        let j = api.get("maxfail").await.ok()?;
+        cond(&j, "Failed").map(|_| j)
+    })
+    .await;
+    assert_eq!(
+        cond(&done, "Failed").unwrap(),
+        (
+            "MaxFailedIndexesExceeded".to_string(),
+            "Job has exceeded the specified maximal number of failed indexes".to_string()
+        )
+    );
+    let st = done.status.unwrap();
+    let failed = rkube_workloads::job::parse_indexes(st.failed_indexes.as_deref().unwrap());
+    assert!(failed.len() >= 2, "{failed:?}");
+    // With no retries per index and parallelism 2, index 3 never got a pod.
+    let pods = job_pods(&c, "maxfail").await;
+    assert!(
+        pods.iter().all(|p| index(p) != 3),
+        "{:?}",
+        pods.iter().map(index).collect::<Vec<_>>()
+    );
+    assert!(pods.iter().all(|p| {
+        annotation(p, "batch.kubernetes.io/job-index-failure-count").as_deref() == Some("0")
+    }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_policy_completes_early_and_stops_the_rest() {
+    let c = cluster(1).await;
+    let api: Api<Job> = Api::namespaced(c.client.clone(), "default");
+    // Index 0 (the test's own pod) succeeds; the Job's pods for 1 and 2 run until stopped.
+    index_pod(&c, "early", 0, "3", 0).await;
+    let j = manual_indexed(
+        "early",
+        json!({"completions": 3, "parallelism": 3, "successPolicy": {"rules": [
+            {"succeededCount": 3},
+            {"succeededIndexes": "0"},
+        ]}}),
+        json!({}),
+    );
+    api.create(&PostParams::default(), &j).await.unwrap();
+    eventually("pods for indexes 1 and 2", 30, async || {
+        let live: Vec<i32> = app_pods(&c, "early").await.iter().map(index).collect();
+        (live.contains(&1) && live.contains(&2)).then_some(())
+    })
+    .await;
+    let done = eventually("job complete", 60, async || {
+        let j = api.get("early").await.ok()?;
+        cond(&j, "Complete").map(|_| j)
+    })
+    .await;
+    let want = (
+        "SuccessPolicy".to_string(),
+        "Matched rules at index 1".to_string(),
+    );
+    assert_eq!(cond(&done, "SuccessCriteriaMet").unwrap(), want);
+    assert_eq!(cond(&done, "Complete").unwrap(), want);
+    let st = done.status.unwrap();
+    // Index 0 met the policy; a stopped pod that exits 0 (the hollow node's do) may add its
+    // index too, as upstream counts every pod that ends Succeeded.
+    let completed = rkube_workloads::job::parse_indexes(st.completed_indexes.as_deref().unwrap());
+    assert!(completed.contains(&0), "{completed:?}");
+    assert_eq!(st.succeeded, Some(completed.len() as i32));
+    assert!(st.completion_time.is_some());
+    assert_eq!(st.active, None);
+    // The pods still running when the policy was met were stopped.
+    for p in app_pods(&c, "early").await.iter().filter(|p| index(p) != 0) {
+        let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+        assert!(
+            p.metadata.deletion_timestamp.is_some()
+                || matches!(phase, Some("Failed" | "Succeeded")),
+            "{:?} {phase:?}",
+            p.metadata.name
+        );
+    }
+    let evs = events(&c.client, "default", "early").await;
+    assert!(
+        evs.iter().any(|e| e.0 == "SuccessfulDelete"),
+        "the remaining pods were deleted: {evs:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_managed_by_another_controller_is_left_alone() {
+    let c = cluster(1).await;
+    let api: Api<Job> = Api::namespaced(c.client.clone(), "default");
+    let mine = job(
+        "mine",
+        json!({"managedBy": "kubernetes.io/job-controller"}),
+        json!({"fake.rkube.io/run-seconds": "0.1"}),
+    );
+    let theirs = job(
+        "theirs",
+        json!({"managedBy": "example.com/batch-controller"}),
+        json!({"fake.rkube.io/run-seconds": "0.1"}),
+    );
+    api.create(&PostParams::default(), &theirs).await.unwrap();
+    api.create(&PostParams::default(), &mine).await.unwrap();
+    // The Job naming this controller runs to completion…
+    eventually("mine completes", 60, async || {
+        cond(&api.get("mine").await.ok()?, "Complete")
+    })
+    .await;
+    // …while the other one, created first, got no pods and no status from it.
+    let theirs = api.get("theirs").await.unwrap();
+    assert!(job_pods(&c, "theirs").await.is_empty());
+    let st = theirs.status.unwrap_or_default();
+    assert!(
+        st.start_time.is_none() && st.conditions.is_none() && st.active.is_none(),
+        "{st:?}"
+    );
+}

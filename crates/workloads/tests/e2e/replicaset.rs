@@ -187,3 +187,146 @@ async fn replication_controller_keeps_replicas() {
         "{evs:?}"
     );
 }
+
+/// Pod creates that keep failing (a quota of zero pods) are reported as upstream's event
+/// correlator does: each attempt's message names its own generated pod, so the first nine
+/// are Events of their own, and from the tenth on they fold into ONE
+/// `(combined from similar events): …` Event whose count grows — not one object per attempt.
+/// The ReplicaSet carries the ReplicaFailure condition with the API server's message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_creates_are_aggregated_into_one_counted_event() {
+    use k8s_openapi::api::core::v1::{Event, ResourceQuota};
+    let c = cluster(1).await;
+    let quotas: Api<ResourceQuota> = Api::namespaced(c.client.clone(), "default");
+    let q: ResourceQuota = apply(json!({
+        "metadata": {"name": "nopods"},
+        "spec": {"hard": {"pods": "0"}},
+    }));
+    quotas.create(&PostParams::default(), &q).await.unwrap();
+    quotas
+        .patch_status(
+            "nopods",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"hard": {"pods": "0"}, "used": {"pods": "0"}}})),
+        )
+        .await
+        .unwrap();
+    let api: Api<ReplicaSet> = Api::namespaced(c.client.clone(), "default");
+    api.create(&PostParams::default(), &rs("capped", 1))
+        .await
+        .unwrap();
+
+    let events_api: Api<Event> = Api::namespaced(c.client.clone(), "default");
+    let failed = async || -> Vec<Event> {
+        events_api
+            .list(&Default::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| {
+                e.involved_object.name.as_deref() == Some("capped")
+                    && e.reason.as_deref() == Some("FailedCreate")
+            })
+            .collect()
+    };
+    // Each change of the ReplicaSet is a sync, and each sync one more failed create.
+    let mut poke = 0;
+    let combined = eventually(
+        "an aggregated FailedCreate event counted 3 times",
+        90,
+        async || {
+            let evs = failed().await;
+            let agg = evs.iter().find(|e| {
+                e.message
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with("(combined from similar events): "))
+            });
+            if let Some(agg) = agg
+                && agg.count >= Some(3)
+            {
+                return Some((agg.clone(), evs));
+            }
+            poke += 1;
+            let _ = api
+                .patch(
+                    "capped",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"metadata": {"annotations": {"poke": poke.to_string()}}})),
+                )
+                .await;
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            None
+        },
+    )
+    .await;
+    let (agg, evs) = combined;
+    assert_eq!(
+        evs.len(),
+        10,
+        "nine single events and one aggregate: {evs:#?}"
+    );
+    let attempts: i32 = evs.iter().map(|e| e.count.unwrap_or(1)).sum();
+    assert!(
+        attempts >= 12,
+        "{attempts} attempts in {} objects",
+        evs.len()
+    );
+    let msg = agg.message.clone().unwrap_or_default();
+    assert!(
+        msg.starts_with("(combined from similar events): Error creating: pods \"capped-")
+            && msg.ends_with(
+                "is forbidden: exceeded quota: nopods, requested: pods=1, used: pods=0, limited: pods=0"
+            ),
+        "{msg}"
+    );
+    assert!(agg.last_timestamp > agg.first_timestamp, "{agg:?}");
+    for e in &evs {
+        assert_eq!(e.type_.as_deref(), Some("Warning"));
+        assert_eq!(
+            e.source.as_ref().and_then(|s| s.component.as_deref()),
+            Some("replicaset-controller")
+        );
+    }
+    // The same Event object is updated, not replaced.
+    let agg_name = agg.metadata.name.clone().unwrap();
+    let before = agg.count.unwrap_or(0);
+    eventually("the aggregate's count to grow", 60, async || {
+        let e = events_api.get(&agg_name).await.ok()?;
+        if e.count > Some(before) {
+            return Some(());
+        }
+        poke += 1;
+        let _ = api
+            .patch(
+                "capped",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": {"poke": poke.to_string()}}})),
+            )
+            .await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        None
+    })
+    .await;
+    assert_eq!(failed().await.len(), 10);
+
+    let cond = api
+        .get("capped")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .conditions
+        .unwrap();
+    let rf = cond.iter().find(|c| c.type_ == "ReplicaFailure").unwrap();
+    assert_eq!(
+        (rf.status.as_str(), rf.reason.as_deref()),
+        ("True", Some("FailedCreate"))
+    );
+    assert!(
+        rf.message
+            .as_deref()
+            .is_some_and(|m| m.contains("is forbidden: exceeded quota: nopods")),
+        "{rf:?}"
+    );
+}
