@@ -581,6 +581,22 @@ pub async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Option<Duration>, Error>
             failed += 1;
         }
     }
+    if indexed {
+        // An index that still has a succeeded pod is done, whatever a status read from a
+        // cache behind the controller's own writes says: no second pod is made for it.
+        completed.extend(
+            owned
+                .iter()
+                .filter(|p| is_succeeded(p))
+                .filter_map(|p| index_of(p)),
+        );
+        let c = completions.unwrap_or(0);
+        completed.retain(|i| *i >= 0 && *i < c);
+        // As upstream, an Indexed Job's `succeeded` counts succeeded indexes (a duplicate
+        // pod of an index is not a second completion).
+        succeeded = completed.len() as i32 - unc_s.len() as i32;
+        succeeded = succeeded.max(0);
+    }
     st.succeeded = Some(succeeded);
     st.failed = Some(failed);
     st.uncounted_terminated_pods = Some(UncountedTerminatedPods {
