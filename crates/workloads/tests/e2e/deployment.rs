@@ -418,20 +418,7 @@ async fn recreate_and_progress_deadline() {
 async fn replica_failure_follows_the_replica_set() {
     use k8s_openapi::api::core::v1::ResourceQuota;
     let c = cluster(1).await;
-    let quotas: Api<ResourceQuota> = Api::namespaced(c.client.clone(), "default");
-    let q: ResourceQuota = apply(json!({
-        "metadata": {"name": "two"},
-        "spec": {"hard": {"pods": "2"}},
-    }));
-    quotas.create(&PostParams::default(), &q).await.unwrap();
-    quotas
-        .patch_status(
-            "two",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"hard": {"pods": "2"}, "used": {"pods": "0"}}})),
-        )
-        .await
-        .unwrap();
+    pod_quota(&c.client, "two", 2).await;
     let api: Api<Deployment> = Api::namespaced(c.client.clone(), "default");
     api.create(
         &PostParams::default(),
@@ -494,6 +481,7 @@ async fn replica_failure_follows_the_replica_set() {
     );
 
     // Room for the third pod: the ReplicaSet's failure clears, and so does the Deployment's.
+    let quotas: Api<ResourceQuota> = Api::namespaced(c.client.clone(), "default");
     quotas
         .patch(
             "two",

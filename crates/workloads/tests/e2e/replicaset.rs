@@ -195,22 +195,9 @@ async fn replication_controller_keeps_replicas() {
 /// The ReplicaSet carries the ReplicaFailure condition with the API server's message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_creates_are_aggregated_into_one_counted_event() {
-    use k8s_openapi::api::core::v1::{Event, ResourceQuota};
+    use k8s_openapi::api::core::v1::Event;
     let c = cluster(1).await;
-    let quotas: Api<ResourceQuota> = Api::namespaced(c.client.clone(), "default");
-    let q: ResourceQuota = apply(json!({
-        "metadata": {"name": "nopods"},
-        "spec": {"hard": {"pods": "0"}},
-    }));
-    quotas.create(&PostParams::default(), &q).await.unwrap();
-    quotas
-        .patch_status(
-            "nopods",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"hard": {"pods": "0"}, "used": {"pods": "0"}}})),
-        )
-        .await
-        .unwrap();
+    pod_quota(&c.client, "nopods", 0).await;
     let api: Api<ReplicaSet> = Api::namespaced(c.client.clone(), "default");
     api.create(&PostParams::default(), &rs("capped", 1))
         .await
@@ -232,6 +219,18 @@ async fn failing_creates_are_aggregated_into_one_counted_event() {
     };
     // Each change of the ReplicaSet is a sync, and each sync one more failed create.
     let mut poke = 0;
+    let api_ = api.clone();
+    let mut nudge = async move || {
+        poke += 1;
+        let _ = api_
+            .patch(
+                "capped",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": {"poke": poke.to_string()}}})),
+            )
+            .await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
     let combined = eventually(
         "an aggregated FailedCreate event counted 3 times",
         90,
@@ -247,15 +246,7 @@ async fn failing_creates_are_aggregated_into_one_counted_event() {
             {
                 return Some((agg.clone(), evs));
             }
-            poke += 1;
-            let _ = api
-                .patch(
-                    "capped",
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"metadata": {"annotations": {"poke": poke.to_string()}}})),
-                )
-                .await;
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            nudge().await;
             None
         },
     )
@@ -296,15 +287,7 @@ async fn failing_creates_are_aggregated_into_one_counted_event() {
         if e.count > Some(before) {
             return Some(());
         }
-        poke += 1;
-        let _ = api
-            .patch(
-                "capped",
-                &PatchParams::default(),
-                &Patch::Merge(json!({"metadata": {"annotations": {"poke": poke.to_string()}}})),
-            )
-            .await;
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        nudge().await;
         None
     })
     .await;

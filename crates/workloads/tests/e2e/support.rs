@@ -148,3 +148,27 @@ pub fn kubectl(c: &Cluster, args: &[&str]) -> String {
         return String::from_utf8_lossy(&out.stdout).into_owned();
     }
 }
+
+/// A ResourceQuota `name` in `default` allowing `pods` pods, with its status written as the
+/// quota controller would (this cluster runs only the workload controllers), so that
+/// admission enforces it at once.
+pub async fn pod_quota(client: &kube::Client, name: &str, pods: u32) {
+    use k8s_openapi::api::core::v1::ResourceQuota;
+    use kube::api::{Patch, PatchParams, PostParams};
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), "default");
+    let q: ResourceQuota = apply(serde_json::json!({
+        "metadata": {"name": name},
+        "spec": {"hard": {"pods": pods.to_string()}},
+    }));
+    quotas.create(&PostParams::default(), &q).await.unwrap();
+    quotas
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({
+                "status": {"hard": {"pods": pods.to_string()}, "used": {"pods": "0"}}
+            })),
+        )
+        .await
+        .unwrap();
+}
