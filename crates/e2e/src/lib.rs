@@ -20,8 +20,8 @@ use kube::api::ListParams;
 use rkube_apiserver::testing::TestServer;
 use rkube_client::LeaderElectionConfig;
 use rkube_controllers::{ControllerSet, ControllersConfig, Manager};
+use rkube_kubelet::Kubelet;
 use rkube_kubelet::runtime::FakeRuntime;
-use rkube_kubelet::{Capacity, Kubelet, KubeletConfig, NodeIdentity};
 
 /// The running control plane and nodes; everything stops when it is dropped.
 pub struct Cluster {
@@ -80,22 +80,7 @@ impl Cluster {
             rkube_scheduler::SchedulerConfig::default(),
         )));
 
-        let ids = (0..nodes)
-            .map(|i| NodeIdentity {
-                name: format!("hollow-{i}"),
-                internal_ip: format!("172.16.0.{}", i + 1).parse().expect("ip"),
-                pod_cidr: None,
-            })
-            .collect();
-        let mut kc = KubeletConfig::new(ids);
-        kc.capacity = Capacity {
-            cpu: "8".into(),
-            memory: "32Gi".into(),
-            pods: "50".into(),
-            ..Default::default()
-        };
-        kc.lease_renew_interval = Duration::from_millis(500);
-        kc.status_report_interval = Duration::from_secs(1);
+        let kc = rkube_kubelet::testing::hollow_config(nodes, None);
         let kubelet =
             Kubelet::new(client.clone(), Arc::new(FakeRuntime::new()), kc).expect("kubelet");
         let k = kubelet.clone();

@@ -21,6 +21,7 @@ pub mod ipam;
 pub mod node;
 pub mod runtime;
 pub mod status;
+pub mod testing;
 pub mod worker;
 
 pub use node::{Capacity, NodeIdentity};

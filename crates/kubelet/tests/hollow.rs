@@ -12,9 +12,9 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
 use rkube_apiserver::testing::TestServer;
+use rkube_kubelet::Kubelet;
 use rkube_kubelet::ipam::Cidr;
 use rkube_kubelet::runtime::FakeRuntime;
-use rkube_kubelet::{Capacity, Kubelet, KubeletConfig, NodeIdentity};
 use serde_json::json;
 
 struct Cluster {
@@ -36,22 +36,7 @@ async fn cluster(nodes: usize) -> Cluster {
         .await
         .expect("client");
     let range: Cidr = "10.42.0.0/16".parse().unwrap();
-    let ids = (0..nodes)
-        .map(|i| NodeIdentity {
-            name: format!("hollow-{i}"),
-            internal_ip: format!("172.16.0.{}", i + 1).parse().unwrap(),
-            pod_cidr: range.subnet(24, i as u64),
-        })
-        .collect();
-    let mut config = KubeletConfig::new(ids);
-    config.capacity = Capacity {
-        cpu: "8".into(),
-        memory: "32Gi".into(),
-        pods: "50".into(),
-        ..Default::default()
-    };
-    config.lease_renew_interval = Duration::from_millis(500);
-    config.status_report_interval = Duration::from_secs(1);
+    let mut config = rkube_kubelet::testing::hollow_config(nodes, Some(&range));
     config.backoff_base = Duration::from_secs(1);
     config.backoff_max = Duration::from_secs(4);
     let runtime = Arc::new(FakeRuntime::new());

@@ -14,8 +14,8 @@ use kube::api::{ListParams, PostParams};
 use rkube_apiserver::testing::TestServer;
 use rkube_client::LeaderElectionConfig;
 use rkube_controllers::{ControllersConfig, Manager};
+use rkube_kubelet::Kubelet;
 use rkube_kubelet::runtime::FakeRuntime;
-use rkube_kubelet::{Capacity, Kubelet, KubeletConfig, NodeIdentity};
 
 pub struct Cluster {
     pub server: TestServer,
@@ -72,22 +72,7 @@ pub async fn cluster_with(nodes: usize, adjust: impl FnOnce(&mut ControllersConf
     tasks.push(tokio::spawn(async move {
         let _ = manager.run(std::future::pending()).await;
     }));
-    let ids = (0..nodes)
-        .map(|i| NodeIdentity {
-            name: format!("hollow-{i}"),
-            internal_ip: format!("172.16.0.{}", i + 1).parse().expect("ip"),
-            pod_cidr: None,
-        })
-        .collect();
-    let mut kc = KubeletConfig::new(ids);
-    kc.capacity = Capacity {
-        cpu: "8".into(),
-        memory: "32Gi".into(),
-        pods: "50".into(),
-        ..Default::default()
-    };
-    kc.lease_renew_interval = Duration::from_millis(500);
-    kc.status_report_interval = Duration::from_secs(1);
+    let kc = rkube_kubelet::testing::hollow_config(nodes, None);
     let kubelet = Kubelet::new(client.clone(), Arc::new(FakeRuntime::new()), kc).expect("kubelet");
     let k = kubelet.clone();
     tasks.push(tokio::spawn(async move {

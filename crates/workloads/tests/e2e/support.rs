@@ -7,9 +7,9 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::Api;
 use rkube_apiserver::testing::TestServer;
+use rkube_kubelet::Kubelet;
 use rkube_kubelet::ipam::Cidr;
 use rkube_kubelet::runtime::FakeRuntime;
-use rkube_kubelet::{Capacity, Kubelet, KubeletConfig, NodeIdentity};
 use rkube_workloads::Config;
 use rkube_workloads::testing::TestBinder;
 
@@ -37,22 +37,8 @@ pub async fn cluster_with(nodes: usize, mut config: Config) -> Cluster {
         .await
         .expect("client");
     let range: Cidr = "10.42.0.0/16".parse().unwrap();
-    let ids = (0..nodes)
-        .map(|i| NodeIdentity {
-            name: format!("hollow-{i}"),
-            internal_ip: format!("172.16.0.{}", i + 1).parse().unwrap(),
-            pod_cidr: range.subnet(24, i as u64),
-        })
-        .collect();
-    let mut kc = KubeletConfig::new(ids);
-    kc.capacity = Capacity {
-        cpu: "8".into(),
-        memory: "32Gi".into(),
-        pods: "110".into(),
-        ..Default::default()
-    };
-    kc.lease_renew_interval = Duration::from_millis(500);
-    kc.status_report_interval = Duration::from_secs(1);
+    let mut kc = rkube_kubelet::testing::hollow_config(nodes, Some(&range));
+    kc.capacity.pods = "110".into();
     kc.backoff_base = Duration::from_secs(1);
     kc.backoff_max = Duration::from_secs(4);
     let kubelet = Kubelet::new(client.clone(), Arc::new(FakeRuntime::new()), kc).unwrap();
